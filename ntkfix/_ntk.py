@@ -75,7 +75,7 @@ def ntk_from_features(
         if beta2:
             H = H + beta2
         if d1 is None:  # readout
-            term = H if trace else H[:, :, None, None] * jnp.eye(k, dtype=H.dtype)
+            term = H if trace else H[:, :, None, None] * jnp.eye(k, dtype=H.dtype)[None, None]
         elif trace:
             n1, n2 = d1.shape[0], d2.shape[0]
             D = d1.reshape(n1, -1) @ d2.reshape(n2, -1).T

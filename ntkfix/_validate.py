@@ -163,3 +163,28 @@ def normalize_layers(layers: Any, n_layers: int, name: str = "trainable") -> tup
     if not out:
         raise ValueError(f"{name} selects no layer; pass None for all layers")
     return tuple(sorted(out))
+
+
+def check_fraction(value: Any, name: str, *, open_left: bool = False, open_right: bool = False) -> float:
+    """A real number in [0, 1] (ends excluded on request), or an error naming ``name``."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a real number in [0, 1], got {value!r}") from None
+    lo, hi = ("(" if open_left else "["), (")" if open_right else "]")
+    if not (np.isfinite(v) and (0 < v if open_left else 0 <= v) and (v < 1 if open_right else v <= 1)):
+        raise ValueError(f"{name} must lie in {lo}0, 1{hi}, got {value!r}")
+    return v
+
+
+def check_key(key: Any, name: str = "key") -> jax.Array:
+    """A ``jax.random`` key (raw uint32 (2,) or a typed key), else a TypeError naming ``name``."""
+    if isinstance(key, jax.Array) and jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
+        return key
+    if isinstance(key, (jax.Array, np.ndarray)) and key.dtype == np.uint32 and key.shape == (2,):
+        return jnp.asarray(key)
+    raise TypeError(
+        f"{name} must be a jax.random key such as jax.random.PRNGKey(0), got {key!r}"
+        if not isinstance(key, (jax.Array, np.ndarray))
+        else f"{name} must be a jax.random key, got an array of dtype {key.dtype} and shape {key.shape}"
+    )

@@ -1,0 +1,82 @@
+"""Kernel distances and spectra against direct numpy formulas."""
+
+import numpy as np
+import pytest
+
+import ntkfix
+
+
+def _pair(n=7, seed=0):
+    rng = np.random.default_rng(seed)
+    a, b = rng.normal(size=(n, 3 * n)), rng.normal(size=(n, 3 * n))
+    return a @ a.T, b @ b.T + a @ a.T
+
+
+def _cka(A, B):
+    n = A.shape[0]
+    H = np.eye(n) - np.ones((n, n)) / n
+    Ac, Bc = H @ A @ H, H @ B @ H
+    return 1 - np.sum(Ac * Bc) / (np.linalg.norm(Ac) * np.linalg.norm(Bc))
+
+
+@pytest.mark.parametrize(
+    "metric, formula",
+    [
+        ("fro", lambda A, B: np.linalg.norm(A - B) / np.linalg.norm(B)),
+        ("spectral", lambda A, B: np.abs(np.linalg.eigvalsh(A - B)).max() / np.linalg.eigvalsh(B).max()),
+        ("max", lambda A, B: np.abs(A - B).max() / np.abs(B).max()),
+        ("alignment", lambda A, B: 1 - np.trace(A @ B) / np.sqrt(np.trace(A @ A) * np.trace(B @ B))),
+        ("cka", _cka),
+    ],
+)
+def test_metrics_match_formulas(metric, formula):
+    A, B = _pair()
+    assert ntkfix.kernel_distance(A, B, metric) == pytest.approx(formula(A, B), rel=1e-10, abs=1e-14)
+    assert ntkfix.kernel_distance(B, B, metric) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_scale_invariance_of_alignment_and_cka():
+    A, B = _pair()
+    for m in ("alignment", "cka"):
+        assert ntkfix.kernel_distance(5 * A, B, m) == pytest.approx(ntkfix.kernel_distance(A, B, m), rel=1e-10)
+    assert ntkfix.kernel_distance(2 * B, B, "fro") == pytest.approx(1.0)
+
+
+def test_spectrum():
+    A, _ = _pair()
+    s = ntkfix.spectrum(A)
+    ev = np.sort(np.linalg.eigvalsh(A))[::-1]
+    np.testing.assert_allclose(s.eigenvalues, ev, rtol=1e-10)
+    assert s.lambda_max == pytest.approx(ev[0]) and s.lambda_min == pytest.approx(ev[-1])
+    assert s.condition_number == pytest.approx(ev[0] / ev[-1])
+    assert ntkfix.spectrum(np.ones((3, 3))).condition_number == float("inf")
+
+
+@pytest.mark.parametrize(
+    "A, B, metric, exc, msg",
+    [
+        (np.eye(3), np.eye(3), "l1", ValueError, "unknown metric 'l1'"),
+        (np.eye(3), np.eye(4), "fro", ValueError, r"shape mismatch: A has shape \(3, 3\)"),
+        (np.ones(3), np.ones(3), "fro", ValueError, "must be 2-D kernels"),
+        (np.eye(3), np.zeros((3, 3)), "fro", ValueError, "is zero"),
+        (np.full((2, 2), np.nan), np.eye(2), "fro", ValueError, "A contains NaN or inf"),
+        (np.ones((2, 3)), np.ones((2, 3)), "cka", ValueError, "needs square kernels"),
+        (np.eye(2, dtype=complex), np.eye(2), "fro", TypeError, "complex is not supported"),
+    ],
+)
+def test_distance_errors(A, B, metric, exc, msg):
+    with pytest.raises(exc, match=msg):
+        ntkfix.kernel_distance(A, B, metric)
+
+
+@pytest.mark.parametrize(
+    "K, msg",
+    [
+        (np.ones((2, 3)), r"square \(n, n\) kernel matrix"),
+        (np.array([[1.0, 2.0], [0.0, 1.0]]), "must be symmetric"),
+        (np.array([[1.0, np.inf], [np.inf, 1.0]]), "NaN or inf"),
+    ],
+)
+def test_spectrum_errors(K, msg):
+    with pytest.raises(ValueError, match=msg):
+        ntkfix.spectrum(K)
