@@ -1,0 +1,47 @@
+# Two commands set up everything on a fresh machine with python3, make and PyPI:
+#   make report   -> results/report.html (the main job)
+#   make test     -> the test suite
+PY ?= python3
+UV_VERSION := 0.13.9
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+OUT ?= results
+
+.PHONY: report report-quick test test-latest lint bench docs docs-serve clean
+
+$(UV):
+	$(PY) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install -q "uv==$(UV_VERSION)"
+
+.venv/.synced: $(UV) uv.lock pyproject.toml
+	$(UV) sync --locked --python $(PY)
+	touch $@
+
+report: .venv/.synced
+	.venv/bin/ntkfix report --out $(OUT)
+
+report-quick: .venv/.synced
+	.venv/bin/ntkfix report --out $(OUT) --quick
+
+test: .venv/.synced
+	.venv/bin/python -m pytest
+
+# The core again on the newest jax and numpy PyPI serves (neural-tangents cannot
+# import there: its tests skip with that reason).
+.venv-latest/.synced: $(UV) pyproject.toml
+	rm -rf .venv-latest
+	$(UV) venv -q .venv-latest --python $(PY)
+	$(UV) pip install -q --no-config --python .venv-latest/bin/python --upgrade -e . pytest jax jaxlib numpy
+	# neural-tangents without its TensorFlow deps: it installs, but fails to import on new jax
+	$(UV) pip install -q --no-config --python .venv-latest/bin/python --no-deps neural-tangents==0.6.5 frozendict
+	touch $@
+
+test-latest: .venv-latest/.synced
+	.venv-latest/bin/python -c "import jax, numpy; print('newest env: jax', jax.__version__, 'numpy', numpy.__version__)"
+	.venv-latest/bin/python -m pytest -p no:cacheprovider
+
+lint: .venv/.synced
+	.venv/bin/ruff check ntkfix analysis tests benchmarks
+
+clean:
+	rm -rf .venv .venv-latest $(TOOLS) results site

@@ -1,0 +1,141 @@
+"""Command line: ``ntkfix report | run | plot | kernel``.
+
+Mistakes in what the user passed (bad config, unreadable data, a folder holding
+another config's results) print one line on stderr and exit with code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+EXAMPLES = {
+    "report": "examples:\n  ntkfix report --out results --quick\n  ntkfix report --out results",
+    "run": "examples:\n  ntkfix run analysis/configs/kernel_distance_quick.toml --out results\n"
+    "  ntkfix run kernel_distance --out results       (a shipped config by name)",
+    "plot": "examples:\n  ntkfix plot results",
+    "kernel": "examples:\n  ntkfix kernel --data points.npz --width 1024 --depth 3 --out kernels.npz\n"
+    "  ntkfix kernel --data table.csv --label y --width 512",
+}
+
+
+class UsageError(Exception):
+    """A user mistake: reported as one line, exit code 2."""
+
+
+def _cmd_report(args) -> int:
+    from analysis.report import make_report
+
+    md, page = make_report(args.out, quick=args.quick, progress=not args.quiet)
+    print(f"wrote {md} and {page}")
+    return 0
+
+
+def _resolve_config(arg: str):
+    from analysis import experiments
+
+    path = Path(arg)
+    if path.suffix == ".toml" or path.exists():
+        return experiments.load_config(path)
+    quick = arg.endswith(":quick")
+    return experiments.shipped_config(arg.removesuffix(":quick"), quick=quick)
+
+
+def _executor(spec: str | None):
+    if not spec or spec == "inline":
+        return None
+    if spec.startswith("dask://"):
+        from analysis.executors import dask_executor
+
+        return dask_executor(spec)
+    raise UsageError(f"--executor must be 'inline' or dask://HOST:PORT, got {spec!r}")
+
+
+def _cmd_run(args) -> int:
+    from analysis.runner import run_experiment
+
+    cfg = _resolve_config(args.config)
+    df = run_experiment(cfg, args.out, executor=_executor(args.executor), progress=not args.quiet)
+    print(f"{len(df)} rows -> {Path(args.out) / cfg.experiment / 'results.csv'}")
+    return 0
+
+
+def _cmd_plot(args) -> int:
+    import pandas as pd
+
+    from analysis import report_sections  # noqa: F401
+    from analysis.report import SECTIONS
+
+    root = Path(args.results)
+    found = sorted(p for p in root.glob("**/results.csv") if p.parent.name in SECTIONS)
+    if not found:
+        raise UsageError(f"no results.csv of a known experiment under {root}")
+    for csv in found:
+        sec = SECTIONS[csv.parent.name](pd.read_csv(csv), root)
+        for f in sec.figures:
+            print(f"wrote {f}")
+    return 0
+
+
+def _cmd_kernel(args) -> int:
+    from analysis.kernel_cmd import kernel_command
+
+    path = kernel_command(args)
+    print(f"wrote {path}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    import ntkfix
+
+    p = argparse.ArgumentParser(prog="ntkfix", description="Fixed-activation-pattern networks and their NTKs.")
+    p.add_argument("--version", action="version", version=f"ntkfix {ntkfix.__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+    fmt = argparse.RawDescriptionHelpFormatter
+
+    r = sub.add_parser("report", help="run the default suite and write report.md/.html", epilog=EXAMPLES["report"], formatter_class=fmt)
+    r.add_argument("--out", default="results", help="output folder (default: results)")
+    r.add_argument("--quick", action="store_true", help="small grids (seconds instead of minutes)")
+    r.add_argument("--quiet", action="store_true", help="no progress output")
+    r.set_defaults(fn=_cmd_report)
+
+    r = sub.add_parser("run", help="run one experiment from a TOML config", epilog=EXAMPLES["run"], formatter_class=fmt)
+    r.add_argument("config", help="path to a TOML config, or a shipped experiment name (NAME or NAME:quick)")
+    r.add_argument("--out", default="results", help="output folder (default: results)")
+    r.add_argument("--executor", default=None, help="inline (default) or dask://HOST:PORT")
+    r.add_argument("--quiet", action="store_true", help="no progress output")
+    r.set_defaults(fn=_cmd_run)
+
+    r = sub.add_parser("plot", help="redraw figures and tables from a results folder", epilog=EXAMPLES["plot"], formatter_class=fmt)
+    r.add_argument("results", help="a folder written by 'ntkfix run' or 'ntkfix report'")
+    r.set_defaults(fn=_cmd_plot)
+
+    r = sub.add_parser("kernel", help="empirical/infinite NTK of user data, saved as .npz", epilog=EXAMPLES["kernel"], formatter_class=fmt)
+    r.add_argument("--data", required=True, help=".npz with array x (and optionally y), or .csv")
+    r.add_argument("--label", default=None, help="label column of a .csv (excluded from the features)")
+    r.add_argument("--width", type=int, default=1024)
+    r.add_argument("--depth", type=int, default=2)
+    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--no-normalize", action="store_true", help="skip centering and projection to the sphere")
+    r.add_argument("--out", default="kernels.npz")
+    r.set_defaults(fn=_cmd_kernel)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    from analysis.config import ConfigError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return args.fn(args)
+    except (UsageError, ConfigError, FileNotFoundError, ValueError, TypeError) as e:
+        print(f"ntkfix {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"ntkfix {args.command}: interrupted; finished cells are kept, rerun to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

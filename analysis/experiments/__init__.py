@@ -1,0 +1,73 @@
+"""Registry of named experiments and their shipped configs (``analysis/configs``)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from importlib import import_module, resources
+from pathlib import Path
+from typing import Any
+
+from analysis.config import Config, ConfigError, build_config, parse_config, read_config_file
+
+
+@dataclasses.dataclass(frozen=True)
+class Experiment:
+    """A named experiment.
+
+    Attributes:
+      name: registry name (also the config's ``experiment``).
+      schema: every knob with its default value (the type of the default is enforced).
+      run_cell: knobs of one cell -> one row (dict) or a list of rows.
+      check: optional extra validation of a whole config (raise ConfigError).
+      description: one line for ``--help`` and the report.
+    """
+
+    name: str
+    schema: dict[str, Any]
+    run_cell: Callable[[dict[str, Any]], Any]
+    description: str
+    check: Callable[[Config], None] | None = None
+
+
+_MODULES = {
+    "kernel_distance": "analysis.experiments.kernel_distance",
+}
+
+
+def names() -> list[str]:
+    return list(_MODULES)
+
+
+def get_experiment(name: str) -> Experiment:
+    if name not in _MODULES:
+        raise ConfigError(f"unknown experiment '{name}'; known: {', '.join(_MODULES)}")
+    return import_module(_MODULES[name]).EXPERIMENT
+
+
+def config_from_text(text: str, source: str = "<config>", variant: str = "custom") -> Config:
+    name, grid, params = parse_config(text, source)
+    exp = get_experiment(name)
+    cfg = build_config(name, grid, params, exp.schema, variant)
+    if exp.check is not None:
+        exp.check(cfg)
+    return cfg
+
+
+def load_config(path: str | Path) -> Config:
+    """Config from a TOML file."""
+    return config_from_text(read_config_file(path), str(path))
+
+
+def shipped_config(name: str, quick: bool = False) -> Config:
+    """The default (or ``quick``) config shipped for experiment ``name``."""
+    get_experiment(name)
+    fname = f"{name}{'_quick' if quick else ''}.toml"
+    text = resources.files("analysis.configs").joinpath(fname).read_text()
+    return config_from_text(text, fname, "quick" if quick else "default")
+
+
+def require(cond: bool, message: str) -> None:
+    """Raise ConfigError(message) unless ``cond`` (for experiments' ``check``)."""
+    if not cond:
+        raise ConfigError(message)

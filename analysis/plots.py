@@ -1,0 +1,100 @@
+"""Figures from tidy result tables (matplotlib, one style; PNG and PDF).
+
+Every function takes a DataFrame as produced by ``analysis.runner`` and returns the
+Figure; given ``path`` (without suffix) it also saves ``path``.png and ``path``.pdf.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # headless: figures are files (notebooks display the returned Figure)
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from analysis.fits import loglog_fit  # noqa: E402
+
+STYLE = {
+    "figure.figsize": (5.2, 3.6),
+    "figure.dpi": 110,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "legend.frameon": False,
+    "font.size": 9,
+}
+COLORS = plt.get_cmap("tab10").colors
+
+
+def save(fig, path: str | Path | None) -> None:
+    """Save ``fig`` as ``path``.png and ``path``.pdf (no-op for None)."""
+    if path is None:
+        return
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for suffix in (".png", ".pdf"):
+        fig.savefig(path.with_suffix(suffix), bbox_inches="tight")
+
+
+def _band(ax, x, mean, std, color, label):
+    ax.plot(x, mean, "o-", color=color, label=label, ms=3.5)
+    ax.fill_between(x, np.maximum(mean - std, 1e-300), mean + std, color=color, alpha=0.2, lw=0)
+
+
+def distance_vs_width(
+    df: pd.DataFrame, metric: str = "dist_fro", by: str = "depth", path=None, title=None
+):
+    """Kernel distance vs width, log-log, mean ± std over seeds, fitted slope in the legend."""
+    with plt.rc_context(STYLE):
+        fig, ax = plt.subplots()
+        for i, (key, g) in enumerate(df.groupby(by)):
+            s = g.groupby("width")[metric].agg(["mean", "std"]).fillna(0.0)
+            slope, icpt = loglog_fit(s.index, s["mean"])
+            _band(ax, s.index.values, s["mean"].values, s["std"].values, COLORS[i % 10], f"{by}={key}: slope {slope:.2f}")
+            ax.plot(s.index, np.exp(icpt) * s.index.values**slope, ":", color=COLORS[i % 10], lw=1)
+        w = np.array(sorted(df["width"].unique()), float)
+        ref = df[metric].max() * (w / w[0]) ** -0.5
+        ax.plot(w, ref, "k--", lw=0.8, label="width$^{-1/2}$")
+        ax.set(xscale="log", yscale="log", xlabel="width m", ylabel=metric.replace("dist_", "relative distance: "))
+        ax.set_title(title or "Empirical NTK at init vs infinite-width NTK")
+        ax.legend()
+        save(fig, path)
+    return fig
+
+
+def kernel_heatmaps(kernels: dict[str, np.ndarray], path=None, title=None):
+    """Side-by-side heatmaps of kernels (shared color scale)."""
+    with plt.rc_context(STYLE):
+        fig, axes = plt.subplots(1, len(kernels), figsize=(3.2 * len(kernels), 3.0), squeeze=False)
+        vmin = min(float(np.min(k)) for k in kernels.values())
+        vmax = max(float(np.max(k)) for k in kernels.values())
+        for ax, (name, k) in zip(axes[0], kernels.items(), strict=True):
+            im = ax.imshow(np.asarray(k), vmin=vmin, vmax=vmax, cmap="viridis")
+            ax.set_title(name)
+            ax.grid(False)
+            ax.set_xticks([])
+            ax.set_yticks([])
+        fig.colorbar(im, ax=axes[0].tolist(), shrink=0.8)
+        if title:
+            fig.suptitle(title)
+        save(fig, path)
+    return fig
+
+
+def spectra(eigs: dict[str, np.ndarray], path=None, title=None):
+    """Eigenvalues (descending) of several kernels on a log scale."""
+    with plt.rc_context(STYLE):
+        fig, ax = plt.subplots()
+        for i, (name, ev) in enumerate(eigs.items()):
+            ev = np.asarray(ev)
+            ax.plot(np.arange(1, len(ev) + 1), np.maximum(ev, 1e-300), color=COLORS[i % 10], label=name)
+        ax.set(xscale="log", yscale="log", xlabel="index", ylabel="eigenvalue")
+        ax.set_title(title or "Kernel spectra")
+        ax.legend()
+        save(fig, path)
+    return fig
