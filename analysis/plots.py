@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")  # headless: figures are files (notebooks display the returned Figure)
 
@@ -41,6 +42,16 @@ def save(fig, path: str | Path | None) -> None:
         fig.savefig(path.with_suffix(suffix), bbox_inches="tight")
 
 
+def width_axis(ax, widths, label: str = "width m") -> None:
+    """Log x axis with a plain tick at each width (no overlapping minor labels)."""
+    widths = sorted({int(w) for w in widths})
+    ax.set_xscale("log")
+    ax.set_xticks(widths)
+    ax.xaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%d"))
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    ax.set_xlabel(label)
+
+
 def _band(ax, x, mean, std, color, label):
     ax.plot(x, mean, "o-", color=color, label=label, ms=3.5)
     ax.fill_between(x, np.maximum(mean - std, 1e-300), mean + std, color=color, alpha=0.2, lw=0)
@@ -60,7 +71,8 @@ def distance_vs_width(
         w = np.array(sorted(df["width"].unique()), float)
         ref = df[metric].max() * (w / w[0]) ** -0.5
         ax.plot(w, ref, "k--", lw=0.8, label="width$^{-1/2}$")
-        ax.set(xscale="log", yscale="log", xlabel="width m", ylabel=metric.replace("dist_", "relative distance: "))
+        width_axis(ax, w)
+        ax.set(yscale="log", ylabel=metric.replace("dist_", "relative distance: "))
         ax.set_title(title or "Empirical NTK at init vs infinite-width NTK")
         ax.legend()
         save(fig, path)

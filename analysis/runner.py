@@ -143,18 +143,26 @@ def run_experiment(
     todo = [(i, c) for i, c in zip(ids, cells, strict=True) if not (cells_dir / f"{i}.json").exists()]
     bar = _Progress(len(todo), config.experiment, progress)
     executor = executor or InlineExecutor()
+    pending: dict[cf.Future, tuple[str, dict]] = {}
+
+    def finish(fut: cf.Future) -> None:
+        i, c = pending.pop(fut)
+        rows = fut.result()
+        for r in rows:
+            r["config_hash"] = config.hash
+            r["cell_id"] = i
+        atomic_write_text(cells_dir / f"{i}.json", json.dumps(rows, default=_jsonable))
+        bar.update(", ".join(f"{k}={c[k]}" for k in config.grid) + f" ({rows[0]['wall_time_s']:.1f}s)")
+        if on_cell is not None:
+            on_cell(c)
+
     try:
-        futures = {executor.submit(run_cell, config.experiment, c): (i, c) for i, c in todo}
-        for fut in cf.as_completed(futures):
-            i, c = futures[fut]
-            rows = fut.result()
-            for r in rows:
-                r["config_hash"] = config.hash
-                r["cell_id"] = i
-            atomic_write_text(cells_dir / f"{i}.json", json.dumps(rows, default=_jsonable))
-            bar.update(", ".join(f"{k}={c[k]}" for k in config.grid) + f" ({rows[0]['wall_time_s']:.1f}s)")
-            if on_cell is not None:
-                on_cell(c)
+        for i, c in todo:
+            pending[executor.submit(run_cell, config.experiment, c)] = (i, c)
+            for fut in [f for f in pending if f.done()]:  # an inline executor finishes at once
+                finish(fut)
+        for fut in cf.as_completed(list(pending)):
+            finish(fut)
     finally:
         bar.close()
     return collect(exp_dir, ids)

@@ -61,8 +61,8 @@ def check(cfg):
         require(low >= 1, f"kernel_distance: '{key}' must be >= 1, got {low}")
     for par in cfg.grid.get("parameterization", (cfg.params.get("parameterization"),)):
         require(par in ("ntk", "standard"), f"kernel_distance: parameterization must be 'ntk' or 'standard', got {par!r}")
-    bad = set(cfg.params.get("metrics", [])) - set(ntkfix._metrics.METRICS)
-    require(not bad, f"kernel_distance: unknown metric(s) {sorted(bad)}; known: {list(ntkfix._metrics.METRICS)}")
+    bad = set(cfg.params.get("metrics", [])) - set(ntkfix.KERNEL_METRICS)
+    require(not bad, f"kernel_distance: unknown metric(s) {sorted(bad)}; known: {list(ntkfix.KERNEL_METRICS)}")
 
 
 EXPERIMENT = Experiment(
