@@ -53,7 +53,10 @@ def arora_kernel(x1: Any, x2: Any = None) -> jax.Array:
 
     H_ij = x_i . x_j (pi - t_ij) / (2 pi), with t_ij the angle between x_i and x_j
     (t = arccos(x_i . x_j) for unit-norm inputs, the paper's setting; for other norms
-    this is still E_w[x_i . x_j 1[w . x_i > 0, w . x_j > 0]], w ~ N(0, I)).
+    this is still E_w[x_i . x_j 1[w . x_i > 0, w . x_j > 0]], w ~ N(0, I)). Cosines
+    within 4 sqrt(d) eps of +-1 count as +-1 (angles below ~sqrt(8 sqrt(d) eps) are not
+    resolvable from rounded inner products): the diagonal is exactly |x_i|^2 / 2 and
+    duplicate inputs give identical rows (a singular kernel, which the solvers refuse).
 
     Args:
       x1: (n1, d) inputs (unit norm in the paper's setting).
@@ -70,7 +73,14 @@ def arora_kernel(x1: Any, x2: Any = None) -> jax.Array:
     x1 = check_inputs(x1, "x1")
     x2 = x1 if x2 is None else check_inputs(x2, "x2", x1.shape[1])
     gram = x1 @ x2.T
-    _, kdot = _arccos_relu(jnp.sum(x1 * x1, axis=1), jnp.sum(x2 * x2, axis=1), gram)
+    s11, s22 = jnp.sum(x1 * x1, axis=1), jnp.sum(x2 * x2, axis=1)
+    # arccos has infinite slope at +-1: a rounding error e in the cosine becomes an angle
+    # error sqrt(2 e) (~1e-8 in float64), which would make duplicate points look distinct.
+    # Cosines within the rounding of a d-term dot product of +-1 are snapped to +-1.
+    tol = 4.0 * math.sqrt(x1.shape[1]) * float(jnp.finfo(gram.dtype).eps)
+    norms = jnp.sqrt(s11[:, None] * s22[None, :])
+    snapped = jnp.where(jnp.abs(gram) >= (1.0 - tol) * norms, jnp.sign(gram) * norms, gram)
+    _, kdot = _arccos_relu(s11, s22, snapped)
     return gram * kdot
 
 
@@ -94,7 +104,9 @@ def arora_spec(in_dim: int, width: int = 1) -> MLP:
       True
     """
     d = check_positive_int(in_dim, "in_dim")
-    return MLP(in_dim=d, width=width, depth=1, out_dim=1, W_std=math.sqrt(d), b_std=None, out_W_std=1.0)
+    return MLP(
+        in_dim=d, width=width, depth=1, out_dim=1, W_std=math.sqrt(d), b_std=None, out_W_std=1.0
+    )
 
 
 def arora_init(spec: MLP, key: jax.Array, dtype: Any = None) -> Params:

@@ -24,13 +24,13 @@ from typing import Any
 import numpy as np
 
 from ntkfix._linalg import factorize
-from ntkfix._validate import as_float_array, check_choice, check_finite, check_fraction
+from ntkfix._validate import as_host_float64, check_choice, check_finite, check_fraction
 
 SETTINGS = ("two_layer", "deep")
 
 REFERENCES = {
     "two_layer": "Arora et al. 2019, arXiv:1901.08584, Thm 5.1",
-    "deep": "Cao & Gu 2019, arXiv:1905.13210, Thm 3.3 (order-of-magnitude stand-in)",
+    "deep": "Cao & Gu 2019, arXiv:1905.13210, NTK form (order-of-magnitude stand-in)",
 }
 
 
@@ -88,15 +88,18 @@ class GeneralizationBound:
 
 def _targets(y: Any, n: int) -> np.ndarray:
     """y as a float64 (n, k) array, (n,) promoted to (n, 1)."""
-    arr = as_float_array(y, "y")
+    arr = as_host_float64(y, "y")
     if arr.ndim == 1:
         arr = arr[:, None]
     if arr.ndim != 2 or arr.shape[1] < 1:
         raise ValueError(f"y must have shape (n,) or (n, k), got shape {tuple(arr.shape)}")
     if arr.shape[0] != n:
-        raise ValueError(f"shape mismatch: K is {n} x {n} but y has {arr.shape[0]} rows (shape {tuple(arr.shape)})")
+        raise ValueError(
+            f"shape mismatch: K is {n} x {n} but y has {arr.shape[0]} rows "
+            f"(shape {tuple(arr.shape)})"
+        )
     check_finite(arr, "y")
-    return np.asarray(arr, np.float64)
+    return arr
 
 
 def _complexity(K, y, jitter, max_condition):
@@ -104,7 +107,9 @@ def _complexity(K, y, jitter, max_condition):
     Y = _targets(y, factor.n)
     q = float(np.sum(Y * factor.solve(Y)))
     value = math.sqrt(2.0 * max(q, 0.0) / factor.n)
-    info = Complexity(value, q, factor.n, Y.shape[1], factor.regularization, factor.condition_number)
+    info = Complexity(
+        value, q, factor.n, Y.shape[1], factor.regularization, factor.condition_number
+    )
     return info, factor, Y
 
 
@@ -137,7 +142,7 @@ def complexity(
 
     Example:
       >>> import numpy as np, ntkfix
-      >>> ntkfix.complexity(np.eye(2) / 2, [1.0, -1.0])  # sqrt(2 * 4 / 2)
+      >>> round(ntkfix.complexity(np.eye(2) / 2, [1.0, -1.0]), 12)  # sqrt(2 * 4 / 2)
       2.0
     """
     info, _, _ = _complexity(K, y, jitter, max_condition)
@@ -171,21 +176,22 @@ def generalization_bound(
 
         complexity = sqrt(2 y^T K^-1 y / n)                    (= 2 R_S, R_S <= B / sqrt(2n),
                                                                  B = sqrt(y^T H^-1 y))
-        confidence = 3 sqrt(log(2 max(n / lambda_0, 1) / delta) / (2 n)),   lambda_0 = lambda_min(K).
+        confidence = 3 sqrt(log(2 max(n / lambda_0, 1) / delta) / (2 n)),
+        lambda_0 = lambda_min(K).
 
     The confidence term is our choice of the theorem's O(sqrt(log(n/(lambda_0 delta))/n)):
     the 3 sqrt(log(2/delta')/(2n)) of the standard Rademacher bound (Bartlett &
     Mendelson 2002; Mohri et al. 2018, Thm 3.3) with delta' = lambda_0 delta / n paying
     for the union bound over the radii B the proof covers. Left out: the training loss
     (-> 0 for GD run long enough when lambda_0 > 0; add it yourself when not), the
-    finite-width and initialization-scale terms (poly(n, 1/lambda_0, 1/delta) / m^(1/4),
-    kappa terms), which vanish in the theorem's regime, and the split of delta among
-    the theorem's events.
+    finite-width and initialization-scale (kappa) terms, which vanish in the theorem's
+    regime (m polynomially large, kappa small), and the split of delta among the
+    theorem's events.
 
-    setting="deep" (depth > 1, all layers trained). Cao & Gu (2019,
-    arXiv:1905.13210, Thm 3.3) bound the expected 0-1 error of a deep ReLU net trained
-    by SGD by O~(L sqrt(y^T Theta^-1 y / n)) + O(sqrt(log(1/delta) / n)) with Theta their
-    deep NTK (unit-norm inputs). Their constants, log factors and the factor L are
+    setting="deep" (depth > 1, all layers trained). Cao & Gu (2019, arXiv:1905.13210,
+    the NTK form of their main bound) bound the expected 0-1 error of a deep ReLU net
+    trained by SGD by O~(L sqrt(y^T Theta^-1 y / n)) + O(sqrt(log(1/delta) / n)) with
+    Theta their deep NTK (unit-norm inputs). Their constants, log factors and the factor L are
     unknown: this setting reports the same complexity sqrt(2 y^T K^-1 y / n) for
     comparability with the two-layer case, the confidence 3 sqrt(log(2/delta) / (2n)),
     and their sum as an order-of-magnitude stand-in, NOT a certified bound.
@@ -210,13 +216,16 @@ def generalization_bound(
         )
     if np.abs(Y).max() > 1.0 + 1e-12:
         raise ValueError(
-            f"y must satisfy |y_i| <= 1 (the theorem's assumption), got max |y| = {np.abs(Y).max():.4g}"
+            "y must satisfy |y_i| <= 1 (the theorem's assumption), got max |y| = "
+            f"{np.abs(Y).max():.4g}"
         )
-    A = np.asarray(K, np.float64)
+    A = as_host_float64(K, "K")
     A = (A + A.T) / 2 + factor.regularization * np.eye(factor.n)
     lambda_min = float(np.linalg.eigvalsh(A)[0])
     if not lambda_min > 0:
-        raise ValueError(f"K has lambda_min = {lambda_min:.3g} <= 0: the bound needs a positive definite K")
+        raise ValueError(
+            f"K has lambda_min = {lambda_min:.3g} <= 0: the bound needs a positive definite K"
+        )
     conf = _confidence(setting, info.n, delta, lambda_min)
     return GeneralizationBound(
         complexity=info.value,

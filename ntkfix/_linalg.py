@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import scipy.linalg
 
-from ntkfix._validate import check_nonneg_float, check_square_kernel
+from ntkfix._validate import as_host_float64, check_nonneg_float, check_square_kernel
 
 # jitter="auto" tries these multiples of mean(diag K), in order.
 AUTO_JITTER_LADDER = (0.0, 1e-12, 1e-10, 1e-8, 1e-6, 1e-4)
@@ -36,7 +36,9 @@ class IllConditionedKernel(ValueError):
       regularization: the diagonal term that had been added (0.0 if none).
     """
 
-    def __init__(self, message: str, condition_number: float, max_condition: float, regularization: float):
+    def __init__(
+        self, message: str, condition_number: float, max_condition: float, regularization: float
+    ):
         super().__init__(message)
         self.condition_number = condition_number
         self.max_condition = max_condition
@@ -65,12 +67,21 @@ class Factor:
 
     def solve(self, Y: np.ndarray) -> np.ndarray:
         """(K + reg I)^-1 Y for Y of shape (n,) or (n, k), float64."""
-        return scipy.linalg.cho_solve((self.chol, True), np.asarray(Y, np.float64), check_finite=False)
+        return scipy.linalg.cho_solve(
+            (self.chol, True), np.asarray(Y, np.float64), check_finite=False
+        )
 
 
 def default_max_condition(dtype: Any) -> float:
     """0.1 / eps(dtype): beyond this, rounding in K can move the solution by ~10%."""
     return 0.1 / float(np.finfo(np.dtype(dtype)).eps)
+
+
+def kernel_dtype(K: Any) -> np.dtype:
+    """The floating dtype ``K`` was given in (float64 for ints, bools and Python lists)."""
+    dt = getattr(K, "dtype", None)
+    dt = np.asarray(K).dtype if dt is None else np.dtype(dt)
+    return dt if dt.kind == "f" else np.dtype(np.float64)
 
 
 def _try_cholesky(A: np.ndarray) -> tuple[np.ndarray | None, float]:
@@ -119,21 +130,26 @@ def factorize(
       IllConditionedKernel: not positive definite, or condition estimate above the
         threshold (with the estimate and a hint).
     """
-    K = check_square_kernel(K, name, symmetric=True)
-    limit = default_max_condition(K.dtype) if max_condition is None else float(max_condition)
+    A = as_host_float64(K, name)
+    check_square_kernel(A, name, symmetric=True)
+    limit = (
+        default_max_condition(kernel_dtype(K)) if max_condition is None else float(max_condition)
+    )
     if not limit > 1:
         raise ValueError(f"max_condition must be a number > 1, got {max_condition!r}")
-    A = np.asarray(K, np.float64)
     A = (A + A.T) / 2
     mean_diag = float(np.mean(np.diag(A)))
     if isinstance(regularization, str):
         if regularization != "auto" or not allow_auto:
             raise ValueError(
-            f"{regularize_arg} must be a number >= 0" + (" or 'auto'" if allow_auto else "")
-            + f", got {regularization!r}"
-        )
+                f"{regularize_arg} must be a number >= 0"
+                + (" or 'auto'" if allow_auto else "")
+                + f", got {regularization!r}"
+            )
         if mean_diag <= 0:
-            raise ValueError(f"{name} has mean diagonal {mean_diag:.3g} <= 0: it is not a kernel matrix")
+            raise ValueError(
+                f"{name} has mean diagonal {mean_diag:.3g} <= 0: it is not a kernel matrix"
+            )
         ladder = [r * mean_diag for r in AUTO_JITTER_LADDER]
     else:
         ladder = [check_nonneg_float(regularization, regularize_arg)]
@@ -142,14 +158,19 @@ def factorize(
     for reg in ladder:
         L, cond = _try_cholesky(A + reg * eye if reg else A)
         if L is not None and cond <= limit:
-            return Factor(chol=L, regularization=float(reg), condition_number=cond, mean_diag=mean_diag)
-    what = "is not positive definite (Cholesky failed)" if not np.isfinite(cond) else (
-        f"has condition number ~ {cond:.3g} > max_condition = {limit:.3g}"
+            return Factor(
+                chol=L, regularization=float(reg), condition_number=cond, mean_diag=mean_diag
+            )
+    what = (
+        "is not positive definite (Cholesky failed)"
+        if not np.isfinite(cond)
+        else (f"has condition number ~ {cond:.3g} > max_condition = {limit:.3g}")
     )
     reg = ladder[-1]
     added = f" after adding {reg:.3g} * I" if reg else ""
     raise IllConditionedKernel(
-        f"{name} ({A.shape[0]} x {A.shape[0]}) {what}{added}. {_hint(name, regularize_arg, allow_auto)}",
+        f"{name} ({A.shape[0]} x {A.shape[0]}) {what}{added}. "
+        + _hint(name, regularize_arg, allow_auto),
         condition_number=cond,
         max_condition=limit,
         regularization=float(reg),

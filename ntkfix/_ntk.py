@@ -1,7 +1,7 @@
 """Exact empirical (finite-width) NTK of ReLU and FAP MLPs without Jacobians.
 
 For dense layer l with input h_{l-1}(x), forward multipliers a_l (weights) and
-beta_l (bias), and backward vectors b_l(x) = df/dz_l (shape (width_l, k), gates
+beta_l (bias), and backward vectors b_l(x) = df/dz_l (shape (k, width_l), gates
 applied), the gradient of output c with respect to W_l is the outer product
 a_l * h_{l-1}(x) b_l^c(x)^T, so
 
@@ -13,6 +13,14 @@ c = c'. The readout's backward vector is the identity, so its term is
 ``(a^2 <h, h'> + beta^2) * delta_cc'``. Cost O(n1 n2 m L k + (n1 + n2) m^2 L k),
 memory O(block m L k + n1 n2). This specialises the "structured derivatives" of
 Novak et al. 2022 (arXiv:2206.08720) to MLPs.
+
+Features are computed once per block of rows, with one forward pass when the gates
+come from the same parameters as the values (a ReLU net, or a FAP net at its own
+``params0``), and the backward vectors are stored as (n, k, m) so that every step of
+the backward recursion b_l = G_l * (b_{l+1} W_{l+1}^T) is one plain (n k, m) x (m, m)
+matmul. The kernel is then evaluated tile by tile (``ntkfix._blocks``): for K(x, x)
+only the tiles on and above the diagonal are computed. ``ntk_flops`` states the
+resulting operation count.
 """
 
 from __future__ import annotations
@@ -30,13 +38,40 @@ from ntkfix._validate import check_inputs, normalize_layers
 # the readout (its backward vector is the identity).
 Features = tuple[tuple[jax.Array, jax.Array | None], ...]
 
-DEFAULT_BLOCK = 1024
-# Column features are computed once and kept when they fit this budget; otherwise
-# they are recomputed for every row block (memory then stays O(block * width * depth)).
-DEFAULT_FEATURE_BUDGET_BYTES = 2 * 2**30
+
+def shares_gates(model: Model, params: Params) -> bool:
+    """True when ``model``'s gates come from ``params`` themselves (one forward pass suffices).
+
+    Always true for a ReLU net; true for a FAP net when ``params`` are (the very arrays
+    of) its ``params0``. Identity, not equality, is checked: it costs nothing and works
+    on tracers.
+    """
+    gp = model.gate_params(params)
+    if gp is params:
+        return True
+    a, b = jax.tree_util.tree_leaves(gp), jax.tree_util.tree_leaves(params)
+    return len(a) == len(b) and all(u is v for u, v in zip(a, b, strict=True))
 
 
-def ntk_features(model: Model, params: Params, x: jax.Array, layers: tuple[int, ...]) -> Features:
+def _inputs_and_gates(model: Model, params: Params, x: jax.Array, shared: bool):
+    """Inputs ``hs[l]`` of every dense layer (``hs[0] = x``) and 0/1 gates of hidden layers."""
+    if not shared:
+        _, hs, gates = forward_with_gates(model, params, x)
+        return hs, gates
+    spec = model.spec
+    hs, gates, h = [x], [], x
+    for l in range(spec.depth):
+        z = spec.layer(params, l, h)
+        g = (z > 0).astype(z.dtype)
+        h = g * z
+        gates.append(g)
+        hs.append(h)
+    return hs, gates
+
+
+def ntk_features(
+    model: Model, params: Params, x: jax.Array, layers: tuple[int, ...], shared: bool | None = None
+) -> Features:
     """Per-layer forward inputs and backward vectors of ``model`` at ``params``.
 
     Args:
@@ -44,22 +79,23 @@ def ntk_features(model: Model, params: Params, x: jax.Array, layers: tuple[int, 
       params: stax.serial params.
       x: (n, in_dim) inputs (not validated: internal, jit-friendly).
       layers: sorted dense-layer indices whose parameters count.
+      shared: whether the gates come from ``params`` (one forward pass); None decides
+        with ``shares_gates``.
     Returns:
       for each l in ``layers``: ``(h, b)`` with ``h`` (n, fan_in_l) already multiplied
-      by a_l, and ``b`` (n, width, k) or None for the readout.
+      by a_l, and ``b`` (n, k, width) or None for the readout.
     """
     spec = model.spec
-    _, hs, gates = forward_with_gates(model, params, x)
+    shared = shares_gates(model, params) if shared is None else shared
+    hs, gates = _inputs_and_gates(model, params, x, shared)
     lowest = layers[0]
     backward: dict[int, jax.Array] = {}
-    d = None
+    b = None
     for l in range(spec.depth - 1, lowest - 1, -1):
-        W = params[2 * (l + 1)][0] * spec.weight_scale(l + 1)
-        if d is None:  # readout: b_depth is the identity
-            d = gates[l][:, :, None] * W[None, :, :]
-        else:
-            d = gates[l][:, :, None] * jnp.einsum("ij,njk->nik", W, d)
-        backward[l] = d
+        W = params[2 * (l + 1)][0] * spec.weight_scale(l + 1)  # (width, fan_out_{l+1})
+        g = gates[l][:, None, :]
+        b = g * (W.T[None] if b is None else b @ W.T)  # readout: b_depth is the identity
+        backward[l] = b
     return tuple((spec.weight_scale(l) * hs[l], backward.get(l)) for l in layers)
 
 
@@ -81,29 +117,72 @@ def ntk_from_features(
             D = d1.reshape(n1, -1) @ d2.reshape(n2, -1).T
             term = H * (D / k) if k > 1 else H * D
         else:
-            term = H[:, :, None, None] * jnp.einsum("imc,jmd->ijcd", d1, d2)
+            term = H[:, :, None, None] * jnp.einsum("icm,jdm->ijcd", d1, d2)
         out = out + term
     return out
 
 
-@functools.partial(jax.jit, static_argnames=("layers",))
-def _features_jit(model, params, gate_params, x, layers):
-    del gate_params  # carried inside model (FixedPattern is a pytree)
-    return ntk_features(model, params, x, layers)
-
-
-@functools.partial(jax.jit, static_argnames=("spec", "layers", "trace"))
-def _contract_jit(spec, layers, trace, f1, f2):
-    return ntk_from_features(spec, layers, f1, f2, trace)
-
-
-def _feature_bytes(spec, n: int, layers: tuple[int, ...], itemsize: int) -> int:
+def feature_bytes(spec, n: int, layers: tuple[int, ...], itemsize: int) -> int:
+    """Bytes of the features of ``n`` inputs: n * sum_l (fan_in_l + k * width [l hidden])."""
     per_row = sum(spec.fan_in(l) + (spec.width * spec.out_dim if l < spec.depth else 0) for l in layers)
     return n * per_row * itemsize
 
 
-def _blocks(n: int, block: int) -> list[tuple[int, int]]:
-    return [(s, min(s + block, n)) for s in range(0, n, block)]
+def ntk_flops(
+    spec, n1: int, n2: int | None = None, *, trainable: Any = None, shared: bool = True
+) -> int:
+    """Floating-point operations of ``empirical_ntk`` (multiply + add = 2), exploiting symmetry.
+
+    With d = in_dim, m = width, L = depth, k = out_dim, fan_in_0 = d, fan_in_l = m:
+
+      per input (features):
+        forward   F = sum_{l=0}^{L-1} 2 fan_in_l m        (x2 when the gates need their
+                                                          own pass: a FAP net off params0)
+        backward  B = sum_{l=lo}^{L-2} 2 k m^2            (lo = lowest trainable layer)
+      per pair of inputs (Gram matrices, fused Hadamard products not counted):
+        P = sum_{l trainable} 2 fan_in_l  +  sum_{l trainable, l < L} 2 k m
+      total = n_feat (F + B) + n_pairs P,
+        K(x1, x2): n_feat = n1 + n2, n_pairs = n1 n2;
+        K(x, x):   n_feat = n,       n_pairs = n (n + 1) / 2   (only the upper triangle).
+
+    Example: n = m = 2048, d = 32, L = 3, k = 1, all layers, ReLU: 120.7 GFLOP
+    (69 GFLOP features, 51.7 GFLOP Grams).
+    """
+    layers = normalize_layers(trainable, spec.n_layers)
+    m, k, L = spec.width, spec.out_dim, spec.depth
+    fwd = sum(2 * spec.fan_in(l) * m for l in range(L)) * (1 if shared else 2)
+    bwd = sum(2 * k * m * m for l in range(layers[0], L - 1))
+    pair = sum(2 * spec.fan_in(l) + (2 * k * m if l < L else 0) for l in layers)
+    if n2 is None:
+        return n1 * (fwd + bwd) + n1 * (n1 + 1) // 2 * pair
+    return (n1 + n2) * (fwd + bwd) + n1 * n2 * pair
+
+
+@functools.partial(jax.jit, static_argnames=("layers", "shared"))
+def features_jit(model, params, x, layers, shared):
+    """Jitted ``ntk_features`` (the model is a pytree: a FAP net's params0 are leaves)."""
+    return ntk_features(model, params, x, layers, shared)
+
+
+def _swap(blk: jax.Array, trace: bool) -> jax.Array:
+    """The block of K(x2, x1) from the block of K(x1, x2)."""
+    return jnp.swapaxes(blk, 0, 1) if trace else jnp.transpose(blk, (1, 0, 3, 2))
+
+
+def mirror_block(blk: jax.Array, trace: bool) -> jax.Array:
+    """A diagonal block made exactly symmetric: its upper triangle, mirrored."""
+    n = blk.shape[0]
+    upper = jnp.arange(n)[:, None] <= jnp.arange(n)[None, :]
+    if not trace:
+        upper = upper[:, :, None, None]
+    return jnp.where(upper, blk, _swap(blk, trace))
+
+
+@functools.partial(jax.jit, static_argnames=("spec", "layers", "trace", "diag"))
+def tile_jit(spec, layers, trace, diag, f1, f2):
+    """Jitted ``ntk_from_features``; ``diag``: a diagonal block of K(x, x), made symmetric."""
+    blk = ntk_from_features(spec, layers, f1, f2, trace)
+    return mirror_block(blk, trace) if diag else blk
 
 
 def empirical_ntk(
@@ -115,13 +194,15 @@ def empirical_ntk(
     trace: bool = True,
     trainable: Any = None,
     block_size: int | None = None,
+    devices: Any = None,
 ) -> jax.Array:
     """Exact empirical NTK of a ReLU (``MLP``) or FAP (``FixedPattern``) network.
 
     Theta(x, x') = sum_l J_l(x) J_l(x')^T over the parameters of the ``trainable``
     layers, computed with the per-layer structured formula (module docstring),
-    never materializing a Jacobian, in blocks of ``block_size`` rows. For x2=None the
-    symmetry K(x, x) = K(x, x)^T is used (only upper blocks are computed).
+    never materializing a Jacobian, in tiles of ``block_size`` x ``block_size``. For
+    x2=None the symmetry K(x, x) = K(x, x)^T is used (only tiles on and above the
+    diagonal are computed) and the result is exactly symmetric. Cost: ``ntk_flops``.
 
     Args:
       model: ``ntkfix.MLP`` or ``ntkfix.FixedPattern``.
@@ -133,7 +214,10 @@ def empirical_ntk(
       trainable: which dense layers' parameters count: None (all), a layer index,
         a sequence of indices (negative from the readout, -1 = readout), or
         "hidden" / "readout".
-      block_size: rows per block (default 1024).
+      block_size: rows per tile (default: from the width, see ``_blocks.default_block``).
+      devices: where tiles run: None (all local devices of the default backend), an
+        int (the first that many) or a sequence of ``jax.Device``. The kernel is
+        returned on the first one; results are identical for any choice.
     Returns:
       the kernel, float dtype of the inputs/params.
 
@@ -145,46 +229,21 @@ def empirical_ntk(
       >>> ntkfix.empirical_ntk(spec, p, x).shape
       (5, 5)
     """
+    from ntkfix._blocks import TileRunner, default_block, tiled_kernel
+
     model = check_model(model)
     spec = model.spec
     params = spec.check_params(params)
     x1 = check_inputs(x1, "x1", spec.in_dim)
-    symmetric = x2 is None
-    x2 = x1 if symmetric else check_inputs(x2, "x2", spec.in_dim)
+    x2 = None if x2 is None else check_inputs(x2, "x2", spec.in_dim)
     layers = normalize_layers(trainable, spec.n_layers)
-    block = DEFAULT_BLOCK if block_size is None else int(block_size)
-    if block < 1:
-        raise ValueError(f"block_size must be >= 1, got {block_size}")
-    gp = model.gate_params(params)
-    feats = lambda xb: _features_jit(model, params, gp, xb, layers)
-    contract = lambda fa, fb: _contract_jit(spec, layers, bool(trace), fa, fb)
-
-    rows, cols = _blocks(x1.shape[0], block), _blocks(x2.shape[0], block)
-    if len(rows) == 1 and len(cols) == 1:
-        f1 = feats(x1)
-        return contract(f1, f1 if symmetric else feats(x2))
-
-    itemsize = jnp.dtype(x1.dtype).itemsize
-    cache_cols = _feature_bytes(spec, x2.shape[0], layers, itemsize) <= DEFAULT_FEATURE_BUDGET_BYTES
-    col_feats = [feats(x2[a:b]) for a, b in cols] if cache_cols else None
-    get_col = (lambda j: col_feats[j]) if cache_cols else (lambda j: feats(x2[cols[j][0] : cols[j][1]]))
-
-    out_rows = []
-    done: dict[tuple[int, int], jax.Array] = {}
-    for i, (a, b) in enumerate(rows):
-        fi = col_feats[i] if (symmetric and cache_cols) else feats(x1[a:b])
-        row = []
-        for j in range(len(cols)):
-            if symmetric and j < i:
-                blk = done.pop((j, i))
-                row.append(jnp.swapaxes(blk, 0, 1) if trace else jnp.transpose(blk, (1, 0, 3, 2)))
-                continue
-            blk = contract(fi, fi if (symmetric and j == i) else get_col(j))
-            if symmetric and j > i:
-                done[(i, j)] = blk
-            row.append(blk)
-        out_rows.append(jnp.concatenate(row, axis=1))
-    return jnp.concatenate(out_rows, axis=0)
+    n1 = x1.shape[0]
+    n2 = n1 if x2 is None else x2.shape[0]
+    block = default_block(spec, max(n1, n2)) if block_size is None else block_size
+    if isinstance(block, bool) or not isinstance(block, int) or block < 1:
+        raise ValueError(f"block_size must be an integer >= 1, got {block_size!r}")
+    runner = TileRunner(model, params, x1, x2, layers, bool(trace), devices=devices)
+    return tiled_kernel(runner, n1, n2, block)
 
 
 def empirical_ntk_autodiff(

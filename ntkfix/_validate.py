@@ -165,14 +165,18 @@ def normalize_layers(layers: Any, n_layers: int, name: str = "trainable") -> tup
     return tuple(sorted(out))
 
 
-def check_fraction(value: Any, name: str, *, open_left: bool = False, open_right: bool = False) -> float:
+def check_fraction(
+    value: Any, name: str, *, open_left: bool = False, open_right: bool = False
+) -> float:
     """A real number in [0, 1] (ends excluded on request), or an error naming ``name``."""
     try:
         v = float(value)
     except (TypeError, ValueError):
         raise TypeError(f"{name} must be a real number in [0, 1], got {value!r}") from None
     lo, hi = ("(" if open_left else "["), (")" if open_right else "]")
-    if not (np.isfinite(v) and (0 < v if open_left else 0 <= v) and (v < 1 if open_right else v <= 1)):
+    above = 0 < v if open_left else 0 <= v
+    below = v < 1 if open_right else v <= 1
+    if not (np.isfinite(v) and above and below):
         raise ValueError(f"{name} must lie in {lo}0, 1{hi}, got {value!r}")
     return v
 
@@ -183,8 +187,28 @@ def check_key(key: Any, name: str = "key") -> jax.Array:
         return key
     if isinstance(key, (jax.Array, np.ndarray)) and key.dtype == np.uint32 and key.shape == (2,):
         return jnp.asarray(key)
-    raise TypeError(
-        f"{name} must be a jax.random key such as jax.random.PRNGKey(0), got {key!r}"
-        if not isinstance(key, (jax.Array, np.ndarray))
-        else f"{name} must be a jax.random key, got an array of dtype {key.dtype} and shape {key.shape}"
-    )
+    if isinstance(key, (jax.Array, np.ndarray)):
+        got = f"an array of dtype {key.dtype} and shape {key.shape}"
+    else:
+        got = repr(key)
+    raise TypeError(f"{name} must be a jax.random key such as jax.random.PRNGKey(0), got {got}")
+
+
+def as_host_float64(x: Any, name: str) -> np.ndarray:
+    """``x`` as a float64 numpy array on the host (ints and bools promoted).
+
+    Unlike ``as_float_array`` it never passes through jax's default dtype, so float64
+    data keep their precision when ``jax_enable_x64`` is off.
+    """
+    if isinstance(x, jax.Array) and not is_concrete(x):
+        raise TypeError(f"{name} must be a concrete array (this function does not run inside jit)")
+    try:
+        arr = np.asarray(x)
+    except Exception as e:  # ragged lists and the like
+        raise TypeError(f"{name} must be a numeric array, could not convert: {e}") from None
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(
+            f"{name} must hold real numbers, got dtype {arr.dtype}"
+            + (" (complex is not supported)" if arr.dtype.kind == "c" else "")
+        )
+    return arr.astype(np.float64)

@@ -1,0 +1,236 @@
+"""Exact conversion of a fixed-activation-pattern (FAP) net into a ReLU net of width 2m.
+
+For hidden layer l of a ``FixedPattern`` model, let u_l = z_l(x; theta_0) be the gate
+pre-activation (the ReLU net at ``params0``) and z_l the value pre-activation of the FAP
+net at ``params``; the FAP net's hidden value is v_l = 1[u_l > 0] z_l. For M >= 0
+
+    1[u > 0] z = relu(M u + z) - M relu(u)
+
+holds for one unit exactly when (u > 0 and M u + z >= 0) or (u <= 0 and M u + z <= 0):
+for u != 0 when M >= need = max(0, -sign(u) z) / |u| (<= |z| / |u|), and for u == 0
+only when z <= 0 (a gate boundary with z > 0 fails for every M). The twin's hidden
+layer l holds [g_l, p_l] = [relu(u_l), relu(M_l u_l + z_l)] and every next layer reads
+v_l = p_l - M_l g_l. With a_l, beta the forward multipliers of ``spec`` (W^0, b^0 from
+``params0``; W, b from ``params``), the twin's dense layers are
+
+    first:   W~ = [a W^0 | a (M_0 W^0 + W)]                          (d, 2m)
+    middle:  W~ = [[a W^0, a (M_l W^0 - M_{l-1} W)], [0, a W]]       (2m, 2m)
+    both:    b~ = [beta b^0 | beta (M_l b^0 + b)]
+    readout: W~ = [[-M_{L-1} a W], [a W]],  b~ = beta b             (2m, k)
+
+stored as an ``MLP`` in the *standard* parameterization (forward multiplier 1), so the
+params alone define the function (the twin spec's W_std only matters for its ``init``).
+No bias in the original -> none in the twin. The identity is exact per unit; the
+twin's error is rounding, which grows with M (p - M g cancels): M_l is chosen as
+max(floor, (1 + margin) * need_l) from the data.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ntkfix._nets import MLP, FixedPattern, Params, forward_with_gates
+from ntkfix._validate import check_inputs, check_nonneg_float
+
+
+def layer_terms(
+    model: FixedPattern, params: Params, x: jax.Array
+) -> list[tuple[jax.Array, jax.Array]]:
+    """(u_l, z_l), each (n, width), for every hidden layer (gate and value pre-activations)."""
+    spec = model.spec
+    us = spec.preactivations(model.params0, x)[: spec.depth]
+    _, hs, _ = forward_with_gates(model, params, x)
+    return [(us[l], spec.layer(params, l, hs[l])) for l in range(spec.depth)]
+
+
+def identity_holds(u: jax.Array, z: jax.Array, M: float) -> jax.Array:
+    """Per unit: does 1[u > 0] z == relu(M u + z) - M relu(u) hold exactly? (same shape)."""
+    s = M * u + z
+    return jnp.where(u > 0, s >= 0, s <= 0)
+
+
+def required_ratio(u: jax.Array, z: jax.Array) -> tuple[float, float]:
+    """(need, ratio): smallest admissible M = max over u != 0 of max(0, -sign(u) z) / |u|,
+    and the looser max |z| / |u| over u != 0 (0 where no unit has u != 0)."""
+    nz = u != 0
+    absu = jnp.where(nz, jnp.abs(u), 1.0)
+    need = jnp.where(nz, jnp.maximum(0.0, -jnp.sign(u) * z) / absu, 0.0)
+    ratio = jnp.where(nz, jnp.abs(z) / absu, 0.0)
+    return float(jnp.max(need)), float(jnp.max(ratio))
+
+
+def _cat(a, b, axis):
+    return jnp.concatenate([a, b], axis=axis)
+
+
+def twin_params(spec: MLP, params0: Params, params: Params, M: tuple[float, ...]) -> Params:
+    """The width-2m ReLU twin's stax.serial params (module formulas)."""
+    beta = spec.bias_scale()
+    out: list = []
+    for l in range(spec.n_layers):
+        a = spec.weight_scale(l)
+        W0, b0 = params0[2 * l]
+        W, b = params[2 * l]
+        if l == spec.depth:  # readout reads v = p - M g
+            Wt = _cat(-M[l - 1] * a * W, a * W, 0)
+            bt = None if b is None else beta * b
+            out.append((Wt, bt))
+            break
+        if l == 0:
+            Wt = _cat(a * W0, a * (M[0] * W0 + W), 1)
+        else:
+            Wt = jnp.block([[a * W0, a * (M[l] * W0 - M[l - 1] * W)], [jnp.zeros_like(W), a * W]])
+        bt = None if b is None else beta * _cat(b0, M[l] * b0 + b, 1)
+        out += [(Wt, bt), ()]
+    return out
+
+
+def twin_spec(spec: MLP) -> MLP:
+    """The twin's spec: width 2m, same depth, standard parameterization, bias iff spec has."""
+    return dataclasses.replace(spec, width=2 * spec.width, parameterization="standard")
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class EquivalenceCheck:
+    """Where the twin equals the FAP net on a batch of inputs.
+
+    Attributes:
+      rows_ok: (n,) bool, True where the identity holds for every unit of every layer
+        (then twin(x) == fap(x) up to rounding).
+      layer_ok: (n, depth) bool, the same per hidden layer.
+      boundary_units: number of (row, unit) pairs with u == 0 < z (fail for every M).
+      max_error: max |twin(x) - fap(x)| over all rows.
+      max_error_ok: the same over the rows with ``rows_ok`` (0.0 if none).
+      output_scale: max |fap(x)|.
+      ratio: per hidden layer, max |z| / |u| on these inputs (u != 0).
+    """
+
+    rows_ok: np.ndarray
+    layer_ok: np.ndarray
+    boundary_units: int
+    max_error: float
+    max_error_ok: float
+    output_scale: float
+    ratio: tuple[float, ...]
+
+    @property
+    def all_ok(self) -> bool:
+        return bool(self.rows_ok.all())
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class ConversionCertificate:
+    """What ``to_relu`` guarantees, and the means to check it on new inputs.
+
+    Attributes:
+      M: per hidden layer, the constant used.
+      required: per hidden layer, the smallest M the building data admits (sign-aware).
+      ratio: per hidden layer, the data's max |z| / |u| (DESIGN.md's bound on M).
+      building: the ``EquivalenceCheck`` on the building data (``rows_ok``, ``max_error``).
+      model, params, relu_spec, relu_params: what ``check`` evaluates.
+    """
+
+    M: tuple[float, ...]
+    required: tuple[float, ...]
+    ratio: tuple[float, ...]
+    building: EquivalenceCheck
+    model: FixedPattern
+    params: Params
+    relu_spec: MLP
+    relu_params: Params
+
+    @property
+    def max_error(self) -> float:
+        """max |twin(x) - fap(x)| on the building data."""
+        return self.building.max_error
+
+    @property
+    def exact(self) -> bool:
+        """True when the identity holds on every building row (a boundary unit breaks it)."""
+        return self.building.all_ok
+
+    def check(self, x_new: Any) -> EquivalenceCheck:
+        """Which rows of ``x_new`` (n, in_dim) the twin reproduces exactly, and the error."""
+        x_new = check_inputs(x_new, "x_new", self.relu_spec.in_dim)
+        return _check(self.model, self.params, self.relu_spec, self.relu_params, self.M, x_new)
+
+
+def _check(model, params, relu_spec, relu_params, M, x) -> EquivalenceCheck:
+    terms = layer_terms(model, params, x)
+    layer_ok = jnp.stack(
+        [identity_holds(u, z, m).all(axis=1) for (u, z), m in zip(terms, M, strict=True)], 1
+    )
+    boundary = sum(int(jnp.sum((u == 0) & (z > 0))) for u, z in terms)
+    f = model.apply(params, x)
+    err = jnp.max(jnp.abs(relu_spec.apply(relu_params, x) - f), axis=1)
+    rows_ok = np.asarray(layer_ok.all(axis=1))
+    err_np = np.asarray(err)
+    return EquivalenceCheck(
+        rows_ok=rows_ok,
+        layer_ok=np.asarray(layer_ok),
+        boundary_units=boundary,
+        max_error=float(err_np.max()),
+        max_error_ok=float(err_np[rows_ok].max()) if rows_ok.any() else 0.0,
+        output_scale=float(jnp.max(jnp.abs(f))),
+        ratio=tuple(required_ratio(u, z)[1] for u, z in terms),
+    )
+
+
+def to_relu(
+    model: FixedPattern, params: Params, x: Any, *, margin: float = 0.5, floor: float = 1.0
+) -> tuple[MLP, Params, ConversionCertificate]:
+    """An ordinary ReLU MLP of width 2m equal to the FAP net ``model`` at ``params`` on ``x``.
+
+    Args:
+      model: a ``FixedPattern`` (gates at ``model.params0``).
+      params: the FAP net's parameters (any values, e.g. after training).
+      x: (n, in_dim) the inputs the equivalence is built for.
+      margin: M_l = max(floor, (1 + margin) * need_l), need_l the data's smallest
+        admissible constant (module docstring); a margin covers nearby new inputs.
+      floor: lower bound on every M_l (> 0).
+    Returns:
+      ``(relu_spec, relu_params, cert)``: ``relu_spec.apply(relu_params, x)`` equals
+      ``model.apply(params, x)`` on every row with ``cert.building.rows_ok`` (to
+      rounding, ``cert.max_error``); rows on a gate boundary (u == 0 < z) are flagged,
+      not silently wrong.
+
+    Example:
+      >>> import jax, ntkfix
+      >>> spec = ntkfix.MLP(3, 8, 2)
+      >>> p0 = spec.init(jax.random.PRNGKey(0))
+      >>> p1 = spec.init(jax.random.PRNGKey(1))      # any params
+      >>> x = jax.random.normal(jax.random.PRNGKey(2), (6, 3))
+      >>> rspec, rparams, cert = ntkfix.to_relu(ntkfix.FixedPattern(spec, p0), p1, x)
+      >>> rspec.width, cert.exact
+      (16, True)
+    """
+    if not isinstance(model, FixedPattern):
+        hint = " (an MLP already is a ReLU network)" if isinstance(model, MLP) else ""
+        raise TypeError(f"model must be an ntkfix.FixedPattern, got {type(model).__name__}{hint}")
+    spec = model.spec
+    params = spec.check_params(params)
+    x = check_inputs(x, "x", spec.in_dim)
+    margin = check_nonneg_float(margin, "margin")
+    floor = check_nonneg_float(floor, "floor")
+    if floor == 0:
+        raise ValueError("floor must be > 0")
+    stats = [required_ratio(u, z) for u, z in layer_terms(model, params, x)]
+    M = tuple(max(floor, (1.0 + margin) * need) for need, _ in stats)
+    rspec = twin_spec(spec)
+    rparams = twin_params(spec, model.params0, params, M)
+    cert = ConversionCertificate(
+        M=M,
+        required=tuple(need for need, _ in stats),
+        ratio=tuple(r for _, r in stats),
+        building=_check(model, params, rspec, rparams, M, x),
+        model=model,
+        params=params,
+        relu_spec=rspec,
+        relu_params=rparams,
+    )
+    return rspec, rparams, cert

@@ -1,0 +1,64 @@
+"""Datasets for NTK experiments (public module ``ntkfix.data``).
+
+Loaders return a frozen ``Dataset`` (x_train, y_train, x_test, y_test, name, meta):
+
+- ``synthetic(key, n_train, n_test, in_dim, target="teacher" | f, noise=, binary=)``:
+  points uniform on the sphere (``sphere``), labels from a random ReLU ``teacher`` or
+  a function, plus Gaussian noise;
+- ``digits(key, task)``: scikit-learn's digits, task "a v b" / "even_odd" / "multiclass";
+- ``breast_cancer(key)``;
+- ``from_arrays(x, y, key)``, ``from_npz(path, key)``, ``from_csv(path, label, key)``.
+
+Common options (``prepare``): ``test_fraction=0.2``, ``n_train``, ``n_test``,
+``p=0.0`` (fraction of training labels corrupted, exactly round(p n_train)),
+``center=True`` (training feature mean), ``standardize=False``, ``sphere=True``
+(unit-norm rows, as the NTK theory assumes), ``targets="onehot"`` (0/1) or
+``"centered"`` for multi-class, ``dtype``. Binary targets are +-1 of shape (n, 1).
+The building blocks (``split_indices``, ``center_features``, ``standardize_features``,
+``project_to_sphere``, ``corrupt_labels``, ``encode``) are exported too.
+
+Example:
+  >>> import jax
+  >>> from ntkfix import data
+  >>> ds = data.digits(jax.random.PRNGKey(0), "0v1", p=0.1)
+  >>> ds.x_train.shape, ds.y_train.shape, len(ds.meta["corrupted"])
+  ((288, 64), (288, 1), 29)
+"""
+
+from ntkfix._data import Dataset as Dataset
+from ntkfix._data import center_features as center_features
+from ntkfix._data import corrupt_labels as corrupt_labels
+from ntkfix._data import encode as encode
+from ntkfix._data import prepare as prepare
+from ntkfix._data import project_to_sphere as project_to_sphere
+from ntkfix._data import split_indices as split_indices
+from ntkfix._data import standardize_features as standardize_features
+from ntkfix._datasets import Teacher as Teacher
+from ntkfix._datasets import breast_cancer as breast_cancer
+from ntkfix._datasets import digits as digits
+from ntkfix._datasets import from_arrays as from_arrays
+from ntkfix._datasets import from_csv as from_csv
+from ntkfix._datasets import from_npz as from_npz
+from ntkfix._datasets import sphere as sphere
+from ntkfix._datasets import synthetic as synthetic
+from ntkfix._datasets import teacher as teacher
+
+__all__ = [
+    "Dataset",
+    "Teacher",
+    "breast_cancer",
+    "center_features",
+    "corrupt_labels",
+    "digits",
+    "encode",
+    "from_arrays",
+    "from_csv",
+    "from_npz",
+    "prepare",
+    "project_to_sphere",
+    "sphere",
+    "split_indices",
+    "standardize_features",
+    "synthetic",
+    "teacher",
+]
