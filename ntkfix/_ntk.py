@@ -30,6 +30,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from ntkfix._nets import Model, Params, check_model, forward_with_gates
 from ntkfix._validate import check_inputs, normalize_layers
@@ -120,6 +121,15 @@ def ntk_from_features(
             term = H[:, :, None, None] * jnp.einsum("icm,jdm->ijcd", d1, d2)
         out = out + term
     return out
+
+
+def check_block(block_size: Any, name: str = "block_size") -> int:
+    """``block_size`` as an int >= 1 (error naming ``name`` otherwise)."""
+    if isinstance(block_size, bool) or not isinstance(block_size, (int, np.integer)):
+        raise TypeError(f"{name} must be an integer >= 1, got {block_size!r}")
+    if block_size < 1:
+        raise ValueError(f"{name} must be >= 1, got {block_size}")
+    return int(block_size)
 
 
 def feature_bytes(spec, n: int, layers: tuple[int, ...], itemsize: int) -> int:
@@ -239,9 +249,7 @@ def empirical_ntk(
     layers = normalize_layers(trainable, spec.n_layers)
     n1 = x1.shape[0]
     n2 = n1 if x2 is None else x2.shape[0]
-    block = default_block(spec, max(n1, n2)) if block_size is None else block_size
-    if isinstance(block, bool) or not isinstance(block, int) or block < 1:
-        raise ValueError(f"block_size must be an integer >= 1, got {block_size!r}")
+    block = default_block(spec, max(n1, n2)) if block_size is None else check_block(block_size)
     runner = TileRunner(model, params, x1, x2, layers, bool(trace), devices=devices)
     return tiled_kernel(runner, n1, n2, block)
 

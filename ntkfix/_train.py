@@ -58,8 +58,10 @@ DIVERGENCE_FACTOR = 1e6
 class TrainingDiverged(FloatingPointError, ValueError):
     """Training loss became non-finite or exceeded ``divergence_factor`` x its reference.
 
-    Attributes: ``step`` (first recorded step where it happened), ``loss``, ``lr``,
-    ``seed`` (index in the batch for ``train_many``, else None).
+    Detected at recorded steps (the loop runs inside jit): ``step`` is the first recorded
+    step where it happened, ``loss`` the loss there, ``lr`` the step size, ``seed`` the
+    seed label for ``train_many`` (the int seed, or the key's index), else None. A
+    single run skips its remaining GD steps once diverged.
     """
 
     def __init__(self, step: int, loss: float, lr: float, seed: int | None = None):
@@ -186,41 +188,47 @@ def _rms(a: jax.Array) -> jax.Array:
     return jnp.sqrt(jnp.mean(a**2))
 
 
-def _full_gram(spec: MLP, layers, feats) -> jax.Array:
-    """(n, n, k, k) full NTK of the trainable layers from structured features."""
-    return ntk_from_features(spec, layers, feats, feats, trace=False)
+class _Kernel0(NamedTuple):
+    full: jax.Array  # (n, n, k, k) full NTK at theta_0 of the trainable layers
+    evals: jax.Array  # (n k,) ascending eigenvalues of its (n k, n k) flattening
+    evecs: jax.Array | None  # (n k, n k) eigenvectors, when the linearized model is tracked
+    traced: jax.Array  # (n, n) traced NTK (reference for the drift)
+    cross: jax.Array | None  # (n*, n, k, k) Theta_0(x*, X), when needed
+
+
+def _kernel_at_init(model, params, x, x_test, layers, with_linearized: bool) -> _Kernel0:
+    """Theta_0 in the forms the run needs (one feature pass per input set)."""
+    spec = model.spec
+    feats = ntk_features(model, params, x, layers)
+    full = ntk_from_features(spec, layers, feats, feats, trace=False)
+    n, _, k, _ = full.shape
+    flat = jnp.transpose(full, (0, 2, 1, 3)).reshape(n * k, n * k)
+    flat = (flat + flat.T) / 2
+    evals, evecs = jnp.linalg.eigh(flat) if with_linearized else (jnp.linalg.eigvalsh(flat), None)
+    cross = None
+    if with_linearized and x_test is not None:
+        feats_test = ntk_features(model, params, x_test, layers)
+        cross = ntk_from_features(spec, layers, feats_test, feats, trace=False)
+    traced = ntk_from_features(spec, layers, feats, feats, trace=True)
+    return _Kernel0(full, evals, evecs, traced, cross)
 
 
 def _run(model, params, x, y, x_test, y_test, lr, factor, cfg: _Config):
     """One training run (pure, traceable); returns (params, lr, lam0, records, bad flags)."""
     spec, layers = model.spec, cfg.layers
-    n, k = y.shape
+    n = y.shape[0]
     f_train = _forward(model, x)
     f_test = _forward(model, x_test) if cfg.has_test else None
-
-    feats0 = ntk_features(model, params, x, layers)
-    K0 = _full_gram(spec, layers, feats0)
-    K0_flat = jnp.transpose(K0, (0, 2, 1, 3)).reshape(n * k, n * k)
-    K0_flat = (K0_flat + K0_flat.T) / 2
-    if cfg.track_lin:
-        evals, evecs = jnp.linalg.eigh(K0_flat)
-    else:
-        evals, evecs = jnp.linalg.eigvalsh(K0_flat), None
-    lam0 = (evals[0], evals[-1])
-    lr = n / evals[-1] if cfg.auto_lr else lr
+    K0 = _kernel_at_init(model, params, x, x_test, layers, cfg.track_lin)
+    lam0 = (K0.evals[0], K0.evals[-1])
+    lr = n / K0.evals[-1] if cfg.auto_lr else lr
     eta = lr / n
-    T0 = ntk_from_features(spec, layers, feats0, feats0, trace=True)
-    T0_norm = jnp.linalg.norm(T0)
-
+    T0, T0_norm = K0.traced, jnp.linalg.norm(K0.traced)
     f0 = f_train(params)
     f0_test = f_test(params) if cfg.has_test else None
     lin = None
     if cfg.track_lin:
-        cross = None
-        if cfg.has_test:
-            ft = ntk_features(model, params, x_test, layers)
-            cross = ntk_from_features(spec, layers, ft, feats0, trace=False)
-        lin = linearized_state(K0, y, f0, cross, f0_test, eigh=(evals, evecs))
+        lin = linearized_state(K0.full, y, f0, K0.cross, f0_test, eigh=(K0.evals, K0.evecs))
     ref = _half_mse(f0, y) + _half_mse(jnp.zeros_like(y), y)
 
     def record(p, t):
@@ -507,7 +515,24 @@ def train_many(
     (``network="fap"``) from theta_0. Every other argument as in ``train``; with
     ``lr=None`` each seed gets its own n / lambda_max. The result's arrays carry a
     leading seed axis S; ``to_frame()`` has a ``seed`` column. A diverged seed raises
-    ``TrainingDiverged`` naming it.
+    ``TrainingDiverged`` naming it (under vmap the other seeds' steps are still computed).
+
+    Args:
+      spec: the ``ntkfix.MLP`` to initialise and train.
+      seeds: a 1-D sequence of int seeds, or a (S, 2) uint32 key array
+        (``jax.random.split(key, S)``).
+      network: "relu" or "fap".
+      dtype: parameter dtype (default: jax's default float).
+    Returns:
+      a ``TrainResult`` with a leading seed axis (``convergence_rates(res, seed=i)``).
+
+    Example:
+      >>> import jax, ntkfix
+      >>> spec = ntkfix.MLP(2, 16, 1)
+      >>> x = jax.random.normal(jax.random.PRNGKey(1), (8, 2))
+      >>> res = ntkfix.train_many(spec, [0, 1, 2], x, x[:, :1], network="fap", steps=5)
+      >>> res.history.train_loss.shape, res.to_frame().shape[0]
+      ((3, 6), 18)
     """
     if not isinstance(spec, MLP):
         raise TypeError(f"spec must be an ntkfix.MLP, got {type(spec).__name__}")
