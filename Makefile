@@ -43,5 +43,13 @@ test-latest: .venv-latest/.synced
 lint: .venv/.synced
 	.venv/bin/ruff check ntkfix analysis tests benchmarks
 
+# The documentation site (warnings are errors); notebooks are rendered without outputs.
+docs: .venv/.synced
+	rm -rf docs/notebooks && mkdir -p docs/notebooks && cp notebooks/*.ipynb docs/notebooks/
+	NO_MKDOCS_2_WARNING=1 .venv/bin/mkdocs build --strict --site-dir site
+
+docs-serve: docs
+	.venv/bin/mkdocs serve --dev-addr 127.0.0.1:8000
+
 clean:
 	rm -rf .venv .venv-latest $(TOOLS) results site
