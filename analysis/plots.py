@@ -52,8 +52,8 @@ def width_axis(ax, widths, label: str = "width m") -> None:
     ax.set_xlabel(label)
 
 
-def _band(ax, x, mean, std, color, label):
-    ax.plot(x, mean, "o-", color=color, label=label, ms=3.5)
+def _band(ax, x, mean, std, color, label, fmt="o-"):
+    ax.plot(x, mean, fmt, color=color, label=label, ms=3.5)
     ax.fill_between(x, np.maximum(mean - std, 1e-300), mean + std, color=color, alpha=0.2, lw=0)
 
 
@@ -108,5 +108,79 @@ def spectra(eigs: dict[str, np.ndarray], path=None, title=None):
         ax.set(xscale="log", yscale="log", xlabel="index", ylabel="eigenvalue")
         ax.set_title(title or "Kernel spectra")
         ax.legend()
+        save(fig, path)
+    return fig
+
+
+# ---- generalization (analysis.experiments.generalization) ----------------------------
+def predictor_order(df: pd.DataFrame) -> list[str]:
+    """Display labels in a fixed order: infinite kernels, FAP NTKs by width, then nets."""
+    keys = df[["kind", "width", "label"]].drop_duplicates()
+    keys = keys.assign(_net=keys["kind"] == "net", _w=keys["width"].fillna(-1.0))
+    return keys.sort_values(["_net", "_w", "label"])["label"].tolist()
+
+
+def _lines_by_label(ax, df: pd.DataFrame, x: str, y: str, colors: dict[str, tuple]) -> None:
+    """One mean ± std (over seeds) line per ``label`` of ``y`` against ``x``."""
+    for lab in [lab for lab in colors if lab in set(df["label"])]:
+        g = df[df["label"] == lab]
+        s = g.groupby(x)[y].agg(["mean", "std"]).fillna(0.0)
+        # nets dashed; H-infinity dotted on top (it coincides with the NTK for depth 1 hidden-only)
+        fmt = "o-"
+        if (g["kind"] == "net").all():
+            fmt = "s--"
+        elif (g["predictor"] == "arora").all():
+            fmt = "x:"
+        _band(ax, s.index.values, s["mean"].values, s["std"].values, colors[lab], lab, fmt)
+        ax.lines[-1].set_zorder(3 if fmt == "x:" else 2)
+
+
+def _datasets(df: pd.DataFrame) -> str:
+    return ", ".join(map(str, df["dataset"].unique()))
+
+
+def _label_colors(df: pd.DataFrame) -> dict[str, tuple]:
+    return {lab: COLORS[i % 10] for i, lab in enumerate(predictor_order(df))}
+
+
+def complexity_vs_noise(df: pd.DataFrame, path=None, title=None):
+    """Left: complexity sqrt(2 y^T K^-1 y / n) in H^infty units vs label noise p, one line per
+    kernel; right: 0-1 test error vs p, one line per predictor (kernels and trained nets).
+    Bands: ± one std over seeds."""
+    colors = _label_colors(df)
+    kernels = df[df["kind"] == "kernel"]
+    with plt.rc_context(STYLE):
+        fig, (a, b) = plt.subplots(1, 2, figsize=(10.4, 3.8))
+        _lines_by_label(a, kernels, "p", "complexity_normalized", colors)
+        a.set(xlabel="label noise p", ylabel="complexity  sqrt(2 yᵀK⁻¹y / n)  [H∞ units]")
+        a.set_title("Complexity")
+        a.legend(fontsize=7)
+        _lines_by_label(b, df, "p", "test_error", colors)
+        b.set(xlabel="label noise p", ylabel="test error (0-1)")
+        b.set_title("Test error")
+        b.legend(fontsize=7)
+        fig.suptitle(title or f"Generalization vs label noise: {_datasets(df)}")
+        save(fig, path)
+    return fig
+
+
+def generalization_vs_size(df: pd.DataFrame, path=None, title=None):
+    """Complexity (top, H^infty units) and 0-1 test error (bottom) vs n_train, one column of
+    panels per label-noise level p; bands: ± one std over seeds."""
+    colors = _label_colors(df)
+    ps = sorted(df["p"].unique())
+    with plt.rc_context(STYLE):
+        fig, axes = plt.subplots(2, len(ps), figsize=(5.2 * len(ps), 6.6), squeeze=False)
+        for j, p in enumerate(ps):
+            g = df[df["p"] == p]
+            kernels = g[g["kind"] == "kernel"]
+            _lines_by_label(axes[0, j], kernels, "n_train", "complexity_normalized", colors)
+            _lines_by_label(axes[1, j], g, "n_train", "test_error", colors)
+            axes[0, j].set(ylabel="complexity [H∞ units]", title=f"p = {p:g}")
+            axes[1, j].set(ylabel="test error (0-1)")
+            for ax in axes[:, j]:
+                width_axis(ax, g["n_train"], label="n_train")
+                ax.legend(fontsize=7)
+        fig.suptitle(title or f"Generalization vs sample size: {_datasets(df)}")
         save(fig, path)
     return fig

@@ -44,7 +44,14 @@ def section(name: str):
 
 
 # The experiments of ``ntkfix report``, in order.
-SUITE = ["kernel_distance"]
+SUITE = [
+    "kernel_distance",
+    "dynamics",
+    "width_threshold",
+    "conversion",
+    "generalization_noise",
+    "generalization_size",
+]
 
 
 def run_suite(out: Path, quick: bool, suite: list[str] | None = None, progress: bool = True) -> list[Section]:

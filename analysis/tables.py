@@ -78,3 +78,17 @@ def write_table(df: pd.DataFrame, stem: str | Path) -> list[Path]:
     atomic_write_text(paths[1], to_latex(df))
     atomic_write_text(paths[2], df.to_csv(index=False))
     return paths
+
+
+def pm_pivot(
+    df: pd.DataFrame, index: list[str], column: str, value: str, order: list | None = None
+) -> pd.DataFrame:
+    """Wide display table of ``value`` as ``mean ± std`` over seeds: one row per ``index``
+    group, one column per distinct ``column`` entry (in ``order`` when given)."""
+    summ = summarize(df, index + [column], [value])
+    long = pm_table(summ, index + [column], [value])
+    wide = long.pivot(index=index, columns=column, values=value)
+    cols = [c for c in (order if order is not None else wide.columns) if c in wide.columns]
+    out = wide[cols].reset_index()
+    out.columns.name = None
+    return out

@@ -32,6 +32,11 @@ class Experiment:
 
 _MODULES = {
     "kernel_distance": "analysis.experiments.kernel_distance",
+    "dynamics": "analysis.experiments.dynamics",
+    "width_threshold": "analysis.experiments.threshold",
+    "conversion": "analysis.experiments.conversion",
+    "generalization_noise": "analysis.experiments.generalization_noise",
+    "generalization_size": "analysis.experiments.generalization_size",
 }
 
 

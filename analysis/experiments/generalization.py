@@ -1,0 +1,329 @@
+"""Generalization of FAP and ReLU nets vs the NTK complexity sqrt(2 y^T K^-1 y / n).
+
+Shared measurement of the experiments ``generalization_noise`` (sweep over the label
+corruption p) and ``generalization_size`` (sweep over n_train): one cell = one dataset
+draw (``dataset``, ``n_train``, ``n_test``, ``p``, ``seed``), measured with several
+kernels and two trained networks. The question (DESIGN.md section 1, Arora et al.
+2019, arXiv:1901.08584): does the data-dependent complexity rise with label noise as
+the test error does, and is the finite-width FAP NTK's value, at widths used in
+practice, close to the infinite-width one?
+
+Randomness. ``seed`` -> key = PRNGKey(seed); (k_data, k_net) = split(key). The dataset
+(split, label corruption, and for ``teacher`` the points and the teacher network) is
+drawn from k_data; the network of width m from ``fold_in(k_net, m)``. The test set
+depends on (dataset, n_test, seed) only (not on n_train or p) for the real datasets;
+``teacher`` draws n_train + n_test fresh points for every n_train.
+
+Network. ``ntkfix.MLP(d, m, depth)`` with the library defaults (ntk parameterization,
+W_std = sqrt(2), out_W_std = 1, no bias), ``trainable`` layers "hidden" (default; for
+depth 1 the FAP net is then *linear* in its trained weights and GD on it is exactly
+kernel GD with its finite-width NTK) or "all". Inputs are centered and projected to the
+unit sphere; labels are +-1; exactly round(p n_train) training labels are flipped
+(p = 0.5 makes the training labels independent of the inputs; test labels are clean).
+
+Rows (tidy: one per predictor and width), every knob of the cell plus:
+
+    predictor    "arora"          Arora et al.'s H^infty, x.x' (pi - t) / (2 pi) (diag 1/2)
+                 "ntk_infinite"   infinite-width NTK of the MLP's ``trainable`` layers
+                 "fap_ntk"        finite-width empirical NTK of the FAP net at theta_0 of
+                                  width ``width`` (``trainable`` layers) = the ReLU net's NTK
+                                  at theta_0, and the kernel the FAP net trains with (exactly,
+                                  for depth 1 hidden-only; at t = 0 for deeper nets)
+                 "fap_net"        FAP net (gates of theta_0) trained by full-batch GD
+                 "relu_net"       ReLU net trained by full-batch GD from the same theta_0
+    kind         "kernel" or "net"
+    width        hidden width m (NaN for the infinite-width kernels)
+    label        display name, e.g. "FAP NTK m=1024"
+    complexity   sqrt(2 y^T K^-1 y / n) with K exactly as listed above (kernels only)
+    kernel_scale c: the NTK's infinite-width diagonal mean over 1/2, i.e. Theta_inf ~ c H
+                 (for depth 1 hidden-only on unit-norm inputs c = 2/d exactly); 1 for "arora"
+    complexity_normalized  complexity of K / c = complexity * sqrt(c): every kernel in the
+                 units of H^infty (diagonal 1/2), where Arora et al.'s bound is stated; the
+                 finite- and infinite-width NTKs share c, so their ratio is unchanged
+    condition_number  1-norm condition estimate of K (kernels)
+    bound, confidence  Arora et al.'s bound complexity + confidence at ``delta`` ("arora" only;
+                 ``ntkfix.generalization_bound``)
+    test_error   0-1 error of sign(f) on the clean test labels (sign(0) = +1); for kernels f is
+                 kernel regression f(x) = K(x, X) K^-1 y (ridge 0, f_0 = 0: GD at t = infinity
+                 averaged over initializations)
+    train_error  0-1 error on the (corrupted) training labels (nets; 0 for interpolating kernels)
+    train_loss, test_loss  1/(2n) ||f - y||^2 after ``steps`` GD steps (nets)
+    lr           step size n / lambda_max(Theta_0) of GD (nets)
+    limit_test_error  test error of f_0 + K(x, X) K^-1 (y - f_0(X)) with K the FAP NTK of
+                 the trained width: the t = infinity limit of GD on the net linearized at
+                 theta_0 (for depth 1 hidden-only: of GD on the FAP net itself) (nets)
+    limit_agreement   share of test points where sign(net) == sign(that limit) (nets)
+    limit_gap    RMS over test points of net - limit outputs (nets)
+    diverged     True when GD diverged (the net's numbers are then NaN)
+    n_corrupted, test_size, in_dim   realised number of flipped labels, test-set size, d
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import re
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import ntkfix
+from analysis.experiments import require
+
+SCHEMA = {
+    "dataset": "digits_even_odd",  # digits_even_odd | digits_<a>v<b> | breast_cancer | teacher
+    "p": 0.0,  # fraction of training labels flipped, in [0, 1]
+    "seed": 0,
+    "n_train": 500,
+    "n_test": 0,  # 0: every point not used for training (teacher: TEACHER_TEST_SIZE)
+    "widths": [256, 1024, 4096],  # widths of the finite-width FAP NTK
+    "depth": 1,
+    "trainable": "hidden",  # "hidden" | "all"
+    "train_width": 1024,  # width of the trained FAP and ReLU nets (0: no training)
+    "steps": 2000,  # full-batch GD steps, lr = n / lambda_max(Theta_0)
+    "teacher_dim": 16,  # input dimension of the teacher task
+    "delta": 0.05,  # failure probability of Arora et al.'s bound
+    "dtype": "float32",  # "float64" needs JAX_ENABLE_X64=1
+}
+
+TEACHER_TEST_SIZE = 1000
+TRAINABLE = ("hidden", "all")
+DTYPES = ("float32", "float64")
+_PAIR = re.compile(r"^digits_(\d)v(\d)$")
+PREDICTORS = ("arora", "ntk_infinite", "fap_ntk", "fap_net", "relu_net")
+
+
+# ---- datasets ---------------------------------------------------------------------------
+@functools.cache
+def dataset_size(name: str) -> int | None:
+    """Points available for ``name`` (None: drawn on demand); ValueError for unknown names."""
+    if name == "teacher":
+        return None
+    if name == "breast_cancer":
+        return 569
+    if name == "digits_even_odd":
+        return 1797
+    m = _PAIR.match(name)
+    if m and m.group(1) != m.group(2):
+        from sklearn.datasets import load_digits
+
+        target = load_digits().target
+        return int(np.isin(target, [int(m.group(1)), int(m.group(2))]).sum())
+    raise ValueError(
+        f"unknown dataset {name!r}; expected 'digits_even_odd', 'digits_<a>v<b>' "
+        "(two different digits, e.g. 'digits_3v5'), 'breast_cancer' or 'teacher'"
+    )
+
+
+def resolved_n_test(name: str, n_train: int, n_test: int) -> int:
+    """The test-set size a cell uses (``n_test = 0``: all the rest / TEACHER_TEST_SIZE)."""
+    size = dataset_size(name)  # validates the name
+    if n_test > 0:
+        return n_test
+    return TEACHER_TEST_SIZE if size is None else size - n_train
+
+
+def load_dataset(cell: dict, key: jax.Array) -> ntkfix.data.Dataset:
+    """The cell's ``Dataset`` (centered, unit-norm inputs, +-1 labels, p flipped)."""
+    name = cell["dataset"]
+    n_train = cell["n_train"]
+    n_test = resolved_n_test(name, n_train, cell["n_test"])
+    common = dict(p=cell["p"], dtype=jnp.dtype(cell["dtype"]))
+    if name == "teacher":
+        return ntkfix.data.synthetic(
+            key, n_train, n_test, cell["teacher_dim"], binary=True, **common
+        )
+    opts = dict(n_train=n_train, n_test=n_test, **common)
+    if name == "breast_cancer":
+        return ntkfix.data.breast_cancer(key, standardize=True, **opts)
+    task = "even_odd" if name == "digits_even_odd" else name.removeprefix("digits_")
+    return ntkfix.data.digits(key, task, **opts)
+
+
+# ---- measurements -----------------------------------------------------------------------
+def zero_one_error(f, y) -> float:
+    """Share of rows where sign(f) (sign(0) = +1) differs from the +-1 label y."""
+    f, y = np.asarray(f, np.float64).reshape(-1), np.asarray(y, np.float64).reshape(-1)
+    return float(np.mean(np.where(f >= 0, 1.0, -1.0) != y))
+
+
+def label(predictor: str, width) -> str:
+    """Display name of a predictor (tables and legends)."""
+    names = {
+        "arora": "Arora H∞",
+        "ntk_infinite": "NTK ∞",
+        "fap_ntk": "FAP NTK",
+        "fap_net": "FAP net",
+        "relu_net": "ReLU net",
+    }
+    has_width = width is not None and not (isinstance(width, float) and math.isnan(width))
+    return names[predictor] + (f" m={int(width)}" if has_width else "")
+
+
+def kernel_row(predictor, width, K, K_test, ds, scale, delta=None) -> dict:
+    """Complexity and kernel-regression test error of one kernel (module docstring)."""
+    info = ntkfix.complexity(K, ds.y_train, return_info=True)
+    pred = ntkfix.kernel_regression(K, ds.y_train, K_test)
+    row = dict(
+        predictor=predictor,
+        kind="kernel",
+        width=width,
+        complexity=info.value,
+        kernel_scale=scale,
+        complexity_normalized=info.value * math.sqrt(scale),
+        condition_number=info.condition_number,
+        test_error=zero_one_error(pred, ds.y_test),
+        train_error=0.0,
+    )
+    if delta is not None:
+        b = ntkfix.generalization_bound(K, ds.y_train, delta)
+        row.update(bound=b.total, confidence=b.confidence)
+    return row
+
+
+def net_rows(spec, p0, ds, cell, limit) -> list[dict]:
+    """Train the FAP net and the ReLU net from ``p0``; compare them with the GD limit."""
+    rows = []
+    for predictor, model in (("fap_net", ntkfix.FixedPattern(spec, p0)), ("relu_net", spec)):
+        row = dict(predictor=predictor, kind="net", width=spec.width, diverged=False)
+        try:
+            res = ntkfix.train(
+                model,
+                p0,
+                ds.x_train,
+                ds.y_train,
+                steps=cell["steps"],
+                trainable=cell["trainable"],
+                x_test=ds.x_test,
+                y_test=ds.y_test,
+                record_every=cell["steps"],
+                track=(),
+            )
+        except ntkfix.TrainingDiverged as e:
+            rows.append({**row, "diverged": True, "lr": e.lr})
+            continue
+        f_test = np.asarray(model.apply(res.params, ds.x_test), np.float64)
+        limit = np.asarray(limit, np.float64)
+        row.update(
+            train_loss=float(res.history.train_loss[-1]),
+            test_loss=float(res.history.test_loss[-1]),
+            train_error=zero_one_error(model.apply(res.params, ds.x_train), ds.y_train),
+            test_error=zero_one_error(f_test, ds.y_test),
+            lr=float(res.lr),
+            limit_test_error=zero_one_error(limit, ds.y_test),
+            limit_agreement=float(np.mean((f_test >= 0) == (limit >= 0))),
+            limit_gap=float(np.sqrt(np.mean((f_test - limit) ** 2))),
+        )
+        rows.append(row)
+    return rows
+
+
+def spec_for(cell: dict, in_dim: int, width: int) -> ntkfix.MLP:
+    return ntkfix.MLP(in_dim=in_dim, width=width, depth=cell["depth"])
+
+
+def init_params(cell: dict, spec: ntkfix.MLP, k_net: jax.Array):
+    """theta_0 of width ``spec.width``: ``spec.init(fold_in(k_net, width), dtype)``."""
+    return spec.init(jax.random.fold_in(k_net, spec.width), jnp.dtype(cell["dtype"]))
+
+
+def run_cell(cell: dict) -> list[dict]:
+    """All rows of one cell (module docstring)."""
+    k_data, k_net = jax.random.split(jax.random.PRNGKey(cell["seed"]))
+    ds = load_dataset(cell, k_data)
+    x, xt, trainable = ds.x_train, ds.x_test, cell["trainable"]
+    d = ds.in_dim
+    spec_inf = spec_for(cell, d, 1)
+    K_inf = ntkfix.infinite_ntk(spec_inf, x, trainable=trainable)
+    scale = 2.0 * float(jnp.mean(jnp.diagonal(K_inf)))
+    rows = [
+        kernel_row(
+            "arora",
+            None,
+            ntkfix.arora_kernel(x),
+            ntkfix.arora_kernel(xt, x),
+            ds,
+            1.0,
+            cell["delta"],
+        ),
+        kernel_row(
+            "ntk_infinite",
+            None,
+            K_inf,
+            ntkfix.infinite_ntk(spec_inf, xt, x, trainable=trainable),
+            ds,
+            scale,
+        ),
+    ]
+    train_width = cell["train_width"]
+    for width in sorted(set(cell["widths"]) | ({train_width} if train_width else set())):
+        spec = spec_for(cell, d, width)
+        p0 = init_params(cell, spec, k_net)
+        fap = ntkfix.FixedPattern(spec, p0)
+        K = ntkfix.empirical_ntk(fap, p0, x, trainable=trainable)
+        K_test = ntkfix.empirical_ntk(fap, p0, xt, x, trainable=trainable)
+        if width in cell["widths"]:
+            rows.append(kernel_row("fap_ntk", width, K, K_test, ds, scale))
+        if width == train_width:
+            limit = ntkfix.kernel_regression(
+                K, ds.y_train, K_test, f_train_0=fap.apply(p0, x), f_test_0=fap.apply(p0, xt)
+            )
+            rows += net_rows(spec, p0, ds, cell, limit)
+    extra = dict(n_corrupted=len(ds.meta["corrupted"]), test_size=ds.n_test, in_dim=d)
+    return [{**r, "label": label(r["predictor"], r["width"]), **extra} for r in rows]
+
+
+# ---- validation -------------------------------------------------------------------------
+def values(cfg, key: str) -> tuple:
+    """Every value ``key`` takes in ``cfg`` (a grid axis or the fixed parameter)."""
+    return cfg.grid.get(key, (cfg.params.get(key),))
+
+
+def check(cfg, name: str) -> None:
+    """ConfigError (one line, naming the experiment) for impossible knob values."""
+    for p in values(cfg, "p"):
+        require(
+            0.0 <= p <= 1.0,
+            f"{name}: 'p' must be in [0, 1] (the fraction of flipped labels), got {p}",
+        )
+    for ds in values(cfg, "dataset"):
+        try:
+            dataset_size(ds)
+        except ValueError as e:
+            require(False, f"{name}: {e}")
+    for key, least in (("n_train", 1), ("depth", 1), ("steps", 1), ("teacher_dim", 2)):
+        low = min(values(cfg, key))
+        require(low >= least, f"{name}: '{key}' must be >= {least}, got {low}")
+    require(min(values(cfg, "n_test")) >= 0, f"{name}: 'n_test' must be >= 0 (0: all the rest)")
+    require(
+        min(values(cfg, "train_width")) >= 0,
+        f"{name}: 'train_width' must be >= 0 (0: no trained nets)",
+    )
+    for seed in values(cfg, "seed"):
+        require(seed >= 0, f"{name}: 'seed' must be >= 0, got {seed}")
+    for widths in values(cfg, "widths"):
+        ok = bool(widths) and all(
+            isinstance(w, int) and not isinstance(w, bool) and w >= 1 for w in widths
+        )
+        require(ok, f"{name}: 'widths' must be a non-empty list of integers >= 1, got {widths!r}")
+    for t in values(cfg, "trainable"):
+        require(t in TRAINABLE, f"{name}: 'trainable' must be one of {TRAINABLE}, got {t!r}")
+    for dt in values(cfg, "dtype"):
+        require(dt in DTYPES, f"{name}: 'dtype' must be one of {DTYPES}, got {dt!r}")
+        require(
+            dt == "float32" or jax.config.jax_enable_x64,
+            f"{name}: dtype 'float64' needs 64-bit JAX (set JAX_ENABLE_X64=1)",
+        )
+    for d in values(cfg, "delta"):
+        require(0.0 < d < 1.0, f"{name}: 'delta' must be in (0, 1), got {d}")
+    for cell in cfg.cells():
+        size = dataset_size(cell["dataset"])
+        n_train, n_test = cell["n_train"], cell["n_test"]
+        if size is None:
+            continue
+        require(
+            n_train + max(n_test, 1) <= size,
+            f"{name}: {cell['dataset']} has {size} points: n_train={n_train} + n_test={n_test} "
+            f"leaves {'no' if n_test == 0 else 'too few'} points (n_test=0 means all the rest)",
+        )
