@@ -43,7 +43,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from ntkfix._infinite import _arccos_relu
+from ntkfix._infinite import _arccos_relu, snap_tolerance
 from ntkfix._nets import MLP, Params
 from ntkfix._validate import check_inputs, check_key, check_positive_int
 
@@ -74,13 +74,7 @@ def arora_kernel(x1: Any, x2: Any = None) -> jax.Array:
     x2 = x1 if x2 is None else check_inputs(x2, "x2", x1.shape[1])
     gram = x1 @ x2.T
     s11, s22 = jnp.sum(x1 * x1, axis=1), jnp.sum(x2 * x2, axis=1)
-    # arccos has infinite slope at +-1: a rounding error e in the cosine becomes an angle
-    # error sqrt(2 e) (~1e-8 in float64), which would make duplicate points look distinct.
-    # Cosines within the rounding of a d-term dot product of +-1 are snapped to +-1.
-    tol = 4.0 * math.sqrt(x1.shape[1]) * float(jnp.finfo(gram.dtype).eps)
-    norms = jnp.sqrt(s11[:, None] * s22[None, :])
-    snapped = jnp.where(jnp.abs(gram) >= (1.0 - tol) * norms, jnp.sign(gram) * norms, gram)
-    _, kdot = _arccos_relu(s11, s22, snapped)
+    _, kdot = _arccos_relu(s11, s22, gram, snap_tolerance(x1.shape[1], gram.dtype))
     return gram * kdot
 
 
@@ -126,5 +120,8 @@ def arora_init(spec: MLP, key: jax.Array, dtype: Any = None) -> Params:
         raise TypeError(f"spec must be an ntkfix.MLP, got {type(spec).__name__}")
     params = spec.init(check_key(key), dtype)
     W, b = params[-1]
-    params[-1] = (jnp.where(W >= 0, 1.0, -1.0).astype(W.dtype), b)
+    signs = jnp.where(W >= 0, 1.0, -1.0).astype(W.dtype)
+    if spec.parameterization == "standard":  # the readout scale lives in the weights
+        signs = signs * (spec.out_W_std / math.sqrt(spec.fan_in(spec.depth)))
+    params[-1] = (signs, b)
     return params

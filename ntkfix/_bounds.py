@@ -196,6 +196,9 @@ def generalization_bound(
     comparability with the two-layer case, the confidence 3 sqrt(log(2/delta) / (2n)),
     and their sum as an order-of-magnitude stand-in, NOT a certified bound.
 
+    For setting="two_layer" a K whose mean diagonal is more than 20% away from 1/2 is
+    refused (ValueError): it is not in the normalisation the constants assume.
+
     Args:
       K: (n, n) training kernel (see above for its normalization).
       y: (n,) or (n, 1) targets with |y_i| <= 1 (scalar output only: use one-vs-rest
@@ -225,6 +228,13 @@ def generalization_bound(
     if not lambda_min > 0:
         raise ValueError(
             f"K has lambda_min = {lambda_min:.3g} <= 0: the bound needs a positive definite K"
+        )
+    if setting == "two_layer" and abs(factor.mean_diag / 0.5 - 1.0) > 0.2:
+        raise ValueError(
+            f"setting='two_layer' assumes Arora et al.'s normalisation (H^infty, mean diagonal "
+            f"1/2 on unit-norm inputs) but K has mean diagonal {factor.mean_diag:.4g}; use "
+            "ntkfix.arora_kernel(x) / arora_spec, rescale K by 0.5 / mean(diag(K)) (the "
+            "complexity scales by 1/sqrt(c) for a kernel c H^infty), or setting='deep'"
         )
     conf = _confidence(setting, info.n, delta, lambda_min)
     return GeneralizationBound(

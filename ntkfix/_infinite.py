@@ -32,11 +32,26 @@ from ntkfix._validate import check_choice, check_inputs, normalize_layers
 BACKENDS = ("auto", "neural_tangents", "closed_form")
 
 
-def _arccos_relu(s11, s22, s12):
-    """(E[relu relu], E[relu' relu']) for covariances s11 (n1,), s22 (n2,), s12 (n1, n2)."""
+def snap_tolerance(d: int, dtype) -> float:
+    """Cosines within this distance of +-1 are taken as +-1 (see ``_arccos_relu``).
+
+    arccos has infinite slope at +-1: a rounding error e in a cosine becomes an angle
+    error sqrt(2 e) (~1e-8 in float64, ~5e-4 in float32), so duplicate points would look
+    distinct. 4 sqrt(d) eps bounds the rounding of a d-term inner product.
+    """
+    return 4.0 * math.sqrt(max(d, 1)) * float(jnp.finfo(dtype).eps)
+
+
+def _arccos_relu(s11, s22, s12, tol: float = 0.0):
+    """(E[relu relu], E[relu' relu']) for covariances s11 (n1,), s22 (n2,), s12 (n1, n2).
+
+    Cosines within ``tol`` of +-1 are snapped to +-1 (``snap_tolerance``).
+    """
     norms = jnp.sqrt(s11[:, None] * s22[None, :])
     safe = jnp.where(norms > 0, norms, 1.0)
     cos = jnp.clip(jnp.where(norms > 0, s12 / safe, 0.0), -1.0, 1.0)
+    if tol:
+        cos = jnp.where(cos >= 1.0 - tol, 1.0, jnp.where(cos <= -1.0 + tol, -1.0, cos))
     t = jnp.arccos(cos)
     k = norms * (jnp.sin(t) + (math.pi - t) * cos) / (2 * math.pi)
     kdot = (math.pi - t) / (2 * math.pi)
@@ -52,8 +67,9 @@ def closed_form_kernels(
     cross covariance at every layer, so cos t == 1 exactly there (arccos is not
     Lipschitz at 1: a one-ulp mismatch would cost ~1e-8 relative accuracy).
     """
-    symmetric = x2 is None
+    symmetric = x2 is None or x2 is x1
     x2 = x1 if symmetric else x2
+    tol = snap_tolerance(spec.in_dim, x1.dtype)
     b2 = spec.b_std**2 if spec.has_bias else 0.0
     d = spec.in_dim
     k12 = x1 @ x2.T / d
@@ -73,7 +89,7 @@ def closed_form_kernels(
         theta = w2 * theta + (own if l in layers else 0.0)
         if l == spec.depth:
             return theta, s12
-        k12, kdot = _arccos_relu(s11, s22, s12)
+        k12, kdot = _arccos_relu(s11, s22, s12, tol)
         if symmetric:
             k11 = k22 = jnp.diagonal(k12)
         else:

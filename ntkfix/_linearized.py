@@ -36,7 +36,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ntkfix._validate import as_float_array, check_finite, check_nonneg_float
+from ntkfix._validate import as_float_array, check_finite, check_nonneg_float, check_square_kernel
 
 
 def decay(a: jax.Array, t: jax.Array) -> jax.Array:
@@ -221,6 +221,11 @@ def linearized_trajectory(
     check_finite(y, "y_train")
     f0 = _check_outputs(f0_train, "f0_train", (n, k))
     K = _check_kernel(k_train_train, "k_train_train", n, n, k)
+    check_square_kernel(
+        np.asarray(K).transpose(0, 2, 1, 3).reshape(n * k, n * k) if K.ndim == 4 else np.asarray(K),
+        "k_train_train",
+        symmetric=True,
+    )
     lr = check_nonneg_float(lr, "lr")
     t = np.asarray(steps)
     if t.ndim != 1 or t.dtype.kind not in "iu" or (t < 0).any():

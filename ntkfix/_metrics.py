@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ntkfix._validate import as_float_array, check_choice, check_finite, check_square_kernel
+from ntkfix._validate import as_host_float64, check_choice, check_finite, check_square_kernel
 
 METRICS = ("fro", "spectral", "max", "alignment", "cka")
 
@@ -38,8 +38,22 @@ def _nonzero(value, what: str):
     return value
 
 
+def _host_kernel(K: Any, name: str) -> np.ndarray:
+    """A finite 2-D kernel as float64 numpy (float64 inputs keep their precision)."""
+    a = as_host_float64(K, name)
+    if a.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D kernel, got shape {a.shape}")
+    check_finite(a, name)
+    return a
+
+
 def kernel_distance(A: Any, B: Any, metric: str = "fro") -> float:
     """Relative distance between kernel matrices ``A`` and reference ``B``.
+
+    Computed on the host in float64 (a host-side measurement, not traceable under jit),
+    so small distances between float32 kernels are not lost to cancellation. The
+    alignment terms use the cancellation-free form
+    1 - <A, B>/(|A| |B|) = ||A/|A| - B/|B|||_F^2 / 2 (never negative).
 
     Args:
       A: (n1, n2) kernel, e.g. an empirical NTK.
@@ -57,28 +71,23 @@ def kernel_distance(A: Any, B: Any, metric: str = "fro") -> float:
       0.0
     """
     check_choice(metric, "metric", METRICS)
-    A = as_float_array(A, "A")
-    B = as_float_array(B, "B")
-    if A.ndim != 2 or B.ndim != 2:
-        raise ValueError(f"A and B must be 2-D kernels, got shapes {tuple(A.shape)} and {tuple(B.shape)}")
-    if A.shape != B.shape:
-        raise ValueError(f"shape mismatch: A has shape {tuple(A.shape)} but B has shape {tuple(B.shape)}")
-    check_finite(A, "A")
-    check_finite(B, "B")
+    a, b = _host_kernel(A, "A"), _host_kernel(B, "B")
+    if a.shape != b.shape:
+        raise ValueError(f"shape mismatch: A has shape {a.shape} but B has shape {b.shape}")
     if metric == "fro":
-        return float(jnp.linalg.norm(A - B) / _nonzero(jnp.linalg.norm(B), "||B||_F"))
+        return float(np.linalg.norm(a - b) / _nonzero(np.linalg.norm(b), "||B||_F"))
     if metric == "spectral":
-        a, b = np.asarray(A, np.float64), np.asarray(B, np.float64)
         return float(np.linalg.norm(a - b, 2) / _nonzero(np.linalg.norm(b, 2), "||B||_2"))
     if metric == "max":
-        return float(jnp.max(jnp.abs(A - B)) / _nonzero(jnp.max(jnp.abs(B)), "max|B|"))
+        return float(np.abs(a - b).max() / _nonzero(np.abs(b).max(), "max|B|"))
+    suffix = ""
     if metric == "cka":
-        if A.shape[0] != A.shape[1]:
-            raise ValueError(f"metric='cka' needs square kernels, got shape {tuple(A.shape)}")
-        A, B = _center(A), _center(B)
-    na = _nonzero(jnp.linalg.norm(A), "||A||_F" + (" after centering" if metric == "cka" else ""))
-    nb = _nonzero(jnp.linalg.norm(B), "||B||_F" + (" after centering" if metric == "cka" else ""))
-    return float(1.0 - jnp.sum(A * B) / (na * nb))
+        if a.shape[0] != a.shape[1]:
+            raise ValueError(f"metric='cka' needs square kernels, got shape {a.shape}")
+        a, b, suffix = _center(a), _center(b), " after centering"
+    ua = a / _nonzero(np.linalg.norm(a), "||A||_F" + suffix)
+    ub = b / _nonzero(np.linalg.norm(b), "||B||_F" + suffix)
+    return float(0.5 * np.sum((ua - ub) ** 2))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,12 +107,14 @@ class Spectrum:
 
 
 def spectrum(K: Any) -> Spectrum:
-    """Eigenvalues of a symmetric (n, n) kernel (``eigh``, in float64 on the host).
+    """Eigenvalues of a symmetric (n, n) kernel (``eigh``, in float64 on the host; float64
+    inputs keep their precision even when jax's x64 mode is off).
 
     Raises ValueError for a non-square, non-symmetric or non-finite ``K``.
     """
-    K = check_square_kernel(K, "K", symmetric=True)
-    ev = np.linalg.eigvalsh(np.asarray(K, np.float64))[::-1].copy()
+    a = _host_kernel(K, "K")
+    check_square_kernel(a, "K", symmetric=True)
+    ev = np.linalg.eigvalsh(a)[::-1].copy()
     lmax, lmin = float(ev[0]), float(ev[-1])
     cond = lmax / lmin if lmin > 0 else float("inf")
     return Spectrum(eigenvalues=ev, lambda_max=lmax, lambda_min=lmin, condition_number=cond)

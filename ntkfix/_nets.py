@@ -33,7 +33,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ntkfix._validate import check_choice, check_inputs, check_nonneg_float, check_positive_int
+from ntkfix._validate import (
+    check_choice,
+    check_inputs,
+    check_key,
+    check_nonneg_float,
+    check_positive_int,
+)
 
 Params = list  # [(W, b), (), (W, b), ..., (W, b)]
 
@@ -143,8 +149,10 @@ class MLP:
           the ``stax.serial`` params list.
         """
         dtype = jnp.result_type(float) if dtype is None else dtype
+        if not jnp.issubdtype(dtype, jnp.floating):
+            raise TypeError(f"dtype must be a floating dtype, got {jnp.dtype(dtype)}")
         params: list = []
-        rng = key
+        rng = check_key(key)
         for l in range(self.n_layers):
             rng, layer_rng = jax.random.split(rng)
             k_w, k_b = jax.random.split(layer_rng)
@@ -176,7 +184,7 @@ class MLP:
             )
         for i, entry in enumerate(params):
             if i % 2 == 1:
-                if entry not in ((), [], None):
+                if not (entry is None or (isinstance(entry, (tuple, list)) and len(entry) == 0)):
                     raise ValueError(f"{name}[{i}] should be () (a ReLU layer), got {type(entry).__name__}")
                 continue
             l = i // 2
@@ -275,7 +283,7 @@ def relu_gates(spec: MLP, params: Params, x: jax.Array) -> list[jax.Array]:
 
 
 @jax.tree_util.register_pytree_node_class
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, eq=False)
 class FixedPattern:
     """A fixed-activation-pattern network: gates from ``params0``, values from ``params``.
 

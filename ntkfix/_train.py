@@ -401,7 +401,27 @@ def _finish(cfg, out, n, seeds=None) -> TrainResult:
 
 def _params_dtype(params: Params):
     leaves = jax.tree_util.tree_leaves(params)
-    return jnp.result_type(*leaves) if leaves else jnp.result_type(float)
+    dtype = jnp.result_type(*leaves) if leaves else jnp.result_type(float)
+    return _check_train_dtype(dtype, "params")
+
+
+def _check_train_dtype(dtype, name: str):
+    """float32 or float64 (the eigendecompositions of the NTK need at least float32)."""
+    dtype = jnp.dtype(dtype)
+    if dtype not in (jnp.dtype(jnp.float32), jnp.dtype(jnp.float64)):
+        raise TypeError(f"{name} must be float32 or float64 for training, got {dtype}")
+    return dtype
+
+
+def _check_divergence_factor(value) -> float:
+    """> 0; ``inf`` turns divergence detection off (non-finite losses still stop)."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"divergence_factor must be a number > 0, got {value!r}") from None
+    if not v > 0:
+        raise ValueError(f"divergence_factor must be > 0 (inf disables the check), got {value!r}")
+    return v
 
 
 # ---- public ----------------------------------------------------------------------------
@@ -471,7 +491,7 @@ def train(
         track=track,
         dtype=dtype,
     )
-    factor = check_nonneg_float(divergence_factor, "divergence_factor")
+    factor = _check_divergence_factor(divergence_factor)
     params = jax.tree_util.tree_map(lambda a: jnp.asarray(a, dtype), params)
     lr_arr = jnp.asarray(0.0 if lr is None else lr, dtype)
     out = _run_one(model, params, x, y, x_test, y_test, lr_arr, jnp.asarray(factor, dtype), cfg=cfg)
@@ -538,7 +558,7 @@ def train_many(
         raise TypeError(f"spec must be an ntkfix.MLP, got {type(spec).__name__}")
     check_choice(network, "network", ("relu", "fap"))
     keys, labels = _as_keys(seeds)
-    dtype = jnp.result_type(float) if dtype is None else jnp.dtype(dtype)
+    dtype = _check_train_dtype(jnp.result_type(float) if dtype is None else dtype, "dtype")
     x, y, x_test, y_test, lr, cfg = _prepare(
         spec,
         x,
@@ -552,7 +572,7 @@ def train_many(
         track=track,
         dtype=dtype,
     )
-    factor = check_nonneg_float(divergence_factor, "divergence_factor")
+    factor = _check_divergence_factor(divergence_factor)
     # Initialisation per key (cheap, bitwise equal to spec.init(key)); the runs are vmapped.
     inits = [spec.init(key, dtype) for key in keys]
     models = [FixedPattern(spec, p) for p in inits] if network == "fap" else [spec] * len(inits)

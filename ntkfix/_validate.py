@@ -70,7 +70,7 @@ def as_float_array(x: Any, name: str) -> jax.Array:
             arr_np = np.asarray(x)
         except Exception as e:  # ragged lists and the like
             raise TypeError(f"{name} must be a numeric array, could not convert: {e}") from None
-        if arr_np.dtype.kind not in "biuf":
+        if arr_np.dtype.kind not in "biuf" and not jnp.issubdtype(arr_np.dtype, jnp.floating):
             raise TypeError(
                 f"{name} must hold real numbers, got dtype {arr_np.dtype}"
                 + (" (complex is not supported)" if arr_np.dtype.kind == "c" else "")
@@ -102,8 +102,11 @@ def check_inputs(x: Any, name: str, in_dim: int | None = None) -> jax.Array:
 
 
 def check_square_kernel(K: Any, name: str, *, symmetric: bool = False, rtol: float = 1e-5) -> jax.Array:
-    """A finite (n, n) kernel matrix; with ``symmetric`` also K == K^T to ``rtol``."""
-    arr = as_float_array(K, name)
+    """A finite (n, n) kernel matrix; with ``symmetric`` also K == K^T to ``rtol``.
+
+    A floating numpy array is checked (and returned) as it is, keeping float64 precision.
+    """
+    arr = K if isinstance(K, np.ndarray) and K.dtype.kind == "f" else as_float_array(K, name)
     if arr.ndim != 2 or arr.shape[0] != arr.shape[1]:
         raise ValueError(f"{name} must be a square (n, n) kernel matrix, got shape {tuple(arr.shape)}")
     check_finite(arr, name)

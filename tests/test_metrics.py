@@ -57,7 +57,7 @@ def test_spectrum():
     [
         (np.eye(3), np.eye(3), "l1", ValueError, "unknown metric 'l1'"),
         (np.eye(3), np.eye(4), "fro", ValueError, r"shape mismatch: A has shape \(3, 3\)"),
-        (np.ones(3), np.ones(3), "fro", ValueError, "must be 2-D kernels"),
+        (np.ones(3), np.ones(3), "fro", ValueError, r"A must be a 2-D kernel, got shape \(3,\)"),
         (np.eye(3), np.zeros((3, 3)), "fro", ValueError, "is zero"),
         (np.full((2, 2), np.nan), np.eye(2), "fro", ValueError, "A contains NaN or inf"),
         (np.ones((2, 3)), np.ones((2, 3)), "cka", ValueError, "needs square kernels"),

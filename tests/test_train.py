@@ -276,7 +276,7 @@ def _train(**kw):
         (dict(track=3), TypeError, "track must be a sequence of names"),
         (dict(model="net"), TypeError, "model must be an ntkfix.MLP"),
         (dict(params=P0[:1]), ValueError, "params has 1 entries"),
-        (dict(divergence_factor=-1), ValueError, "divergence_factor must be a finite number >= 0"),
+        (dict(divergence_factor=-1), ValueError, r"divergence_factor must be > 0 \(inf disables the check\)"),
     ],
 )
 def test_train_errors(kw, exc, msg):
