@@ -10,7 +10,7 @@ unit-norm inputs. ``prepare`` runs the pipeline every loader uses, in this order
 3. standardize (default off): divide each feature by its training standard deviation
    (features with zero spread are left as they are);
 4. project to the unit sphere (default on): x <- x / |x| (a zero row is an error);
-5. corrupt (default p = 0): in the *training* set, exactly round(p * n_train) labels,
+5. corrupt (default p = 0): in the *training* set, exactly floor(p * n_train + 1/2) labels,
    chosen by the key, are changed: binary labels flipped (y -> -y), multi-class labels
    replaced by a different class drawn uniformly from the other k - 1.
 
@@ -127,7 +127,7 @@ def project_to_sphere(x: np.ndarray, name: str = "x") -> np.ndarray:
 def corrupt_labels(
     key: jax.Array, labels: np.ndarray, n_classes: int, p: float
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Change exactly round(p * n) class indices, chosen by ``key``, to a different class.
+    """Change exactly floor(p * n + 1/2) class indices, chosen by ``key``, to a different class.
 
     Args:
       key: a ``jax.random`` key.
@@ -138,8 +138,19 @@ def corrupt_labels(
       (new labels, sorted indices that changed).
     """
     p = check_fraction(p, "p")
+    key = check_key(key)
+    labels = np.array(labels)  # a writable host copy (also for jax arrays)
+    if labels.ndim != 1 or labels.dtype.kind not in "iu":
+        raise TypeError(f"labels must be a 1-D integer array, got dtype {labels.dtype}, shape {labels.shape}")
+    if isinstance(n_classes, bool) or not isinstance(n_classes, (int, np.integer)) or n_classes < 2:
+        raise ValueError(f"n_classes must be an integer >= 2, got {n_classes!r}")
+    if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
+        raise ValueError(
+            f"labels must lie in [0, {n_classes - 1}] (n_classes={n_classes}), got "
+            f"[{labels.min()}, {labels.max()}]"
+        )
     n = labels.shape[0]
-    n_bad = int(round(p * n))
+    n_bad = int(np.floor(p * n + 0.5))  # round half up (not Python's banker's rounding)
     k_pick, k_shift = jax.random.split(key)
     idx = np.sort(np.asarray(jax.random.permutation(k_pick, n))[:n_bad])
     shift = np.asarray(jax.random.randint(k_shift, (n_bad,), 1, n_classes))
@@ -272,6 +283,8 @@ def prepare(
             meta["targets"] = targets
     meta.update(extra_meta or {})
     dtype = jnp.result_type(float) if dtype is None else dtype
+    if not jnp.issubdtype(dtype, jnp.floating):
+        raise TypeError(f"dtype must be a floating dtype, got {jnp.dtype(dtype)}")
     arr = lambda a: jnp.asarray(np.asarray(a, np.float64).astype(dtype))
     return Dataset(
         x_train=arr(xtr),

@@ -10,7 +10,7 @@ Loaders return a frozen ``Dataset`` (x_train, y_train, x_test, y_test, name, met
 - ``from_arrays(x, y, key)``, ``from_npz(path, key)``, ``from_csv(path, label, key)``.
 
 Common options (``prepare``): ``test_fraction=0.2``, ``n_train``, ``n_test``,
-``p=0.0`` (fraction of training labels corrupted, exactly round(p n_train)),
+``p=0.0`` (fraction of training labels corrupted, exactly floor(p n_train + 1/2)),
 ``center=True`` (training feature mean), ``standardize=False``, ``sphere=True``
 (unit-norm rows, as the NTK theory assumes), ``targets="onehot"`` (0/1) or
 ``"centered"`` for multi-class, ``dtype``. Binary targets are +-1 of shape (n, 1).

@@ -98,3 +98,17 @@ def test_divergence_factor_validation(factor, exc):
         ntkfix.train(spec, p, np.ones((2, 3)), np.ones((2, 1)), steps=1, divergence_factor=factor)
     res = ntkfix.train(spec, p, np.eye(3)[:2], np.ones((2, 1)), steps=2, divergence_factor=float("inf"))
     assert np.isfinite(res.history.train_loss).all()
+
+
+def test_corrupt_labels_and_dtype_checks():
+    key = jax.random.PRNGKey(0)
+    out, idx = ntkfix.data.corrupt_labels(key, jnp.array([0, 1, 0, 1]), 2, 0.5)  # jax input is fine
+    assert len(idx) == 2 and (out[idx] != np.array([0, 1, 0, 1])[idx]).all()
+    assert len(ntkfix.data.corrupt_labels(key, np.zeros(25, int), 2, 0.1)[1]) == 3  # 2.5 rounds up
+    with pytest.raises(ValueError, match=r"labels must lie in \[0, 1\]"):
+        ntkfix.data.corrupt_labels(key, np.array([0, 5]), 2, 0.5)
+    with pytest.raises(ValueError, match="n_classes must be an integer >= 2"):
+        ntkfix.data.corrupt_labels(key, np.zeros(4, int), 1, 0.5)
+    x = np.random.default_rng(0).normal(size=(20, 3))
+    with pytest.raises(TypeError, match="dtype must be a floating dtype"):
+        ntkfix.data.from_arrays(x, np.arange(20) % 2, key, dtype=np.int32)
