@@ -8,21 +8,26 @@ net at ``params``; the FAP net's hidden value is v_l = 1[u_l > 0] z_l. For M >= 
 
 holds for one unit exactly when (u > 0 and M u + z >= 0) or (u <= 0 and M u + z <= 0):
 for u != 0 when M >= need = max(0, -sign(u) z) / |u| (<= |z| / |u|), and for u == 0
-only when z <= 0 (a gate boundary with z > 0 fails for every M). The twin's hidden
-layer l holds [g_l, p_l] = [relu(u_l), relu(M_l u_l + z_l)] and every next layer reads
-v_l = p_l - M_l g_l. With a_l, beta the forward multipliers of ``spec`` (W^0, b^0 from
-``params0``; W, b from ``params``), the twin's dense layers are
+only when z <= 0 (a gate boundary with z > 0 fails for every M). M_l is a (width,)
+vector: with ``constants="layer"`` (default) every unit of layer l gets the layer's
+largest need (a large margin, so the twin also holds on most *new* inputs); with
+``constants="unit"`` each unit gets its own need, so one unit with a tiny margin does not
+inflate the rounding (below) of the whole layer (more accurate in float32, but new inputs
+are certified less often). The twin's hidden layer l
+holds [g_l, p_l] = [relu(u_l), relu(M_l * u_l + z_l)] and every next layer reads
+v_l = p_l - M_l * g_l. With a_l, beta the forward multipliers of ``spec`` (W^0, b^0 from
+``params0``; W, b from ``params``) and D(M) = diag(M), the twin's dense layers are
 
-    first:   W~ = [a W^0 | a (M_0 W^0 + W)]                          (d, 2m)
-    middle:  W~ = [[a W^0, a (M_l W^0 - M_{l-1} W)], [0, a W]]       (2m, 2m)
-    both:    b~ = [beta b^0 | beta (M_l b^0 + b)]
-    readout: W~ = [[-M_{L-1} a W], [a W]],  b~ = beta b             (2m, k)
+    first:   W~ = [a W^0 | a (W^0 D(M_0) + W)]                            (d, 2m)
+    middle:  W~ = [[a W^0, a (W^0 D(M_l) - D(M_{l-1}) W)], [0, a W]]      (2m, 2m)
+    both:    b~ = [beta b^0 | beta (b^0 D(M_l) + b)]
+    readout: W~ = [[-a D(M_{L-1}) W], [a W]],  b~ = beta b               (2m, k)
 
 stored as an ``MLP`` in the *standard* parameterization (forward multiplier 1), so the
 params alone define the function (the twin spec's W_std only matters for its ``init``).
 No bias in the original -> none in the twin. The identity is exact per unit; the
-twin's error is rounding, which grows with M (p - M g cancels): M_l is chosen as
-max(floor, (1 + margin) * need_l) from the data.
+twin's error is rounding, which grows with M (p - M g cancels): each unit's constant is
+max(floor, (1 + margin) * need) with need the unit's maximum over the data.
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ntkfix._nets import MLP, FixedPattern, Params, forward_with_gates
-from ntkfix._validate import check_inputs, check_nonneg_float
+from ntkfix._validate import check_choice, check_inputs, check_nonneg_float
 
 
 def layer_terms(
@@ -48,28 +53,28 @@ def layer_terms(
     return [(us[l], spec.layer(params, l, hs[l])) for l in range(spec.depth)]
 
 
-def identity_holds(u: jax.Array, z: jax.Array, M: float) -> jax.Array:
-    """Per unit: does 1[u > 0] z == relu(M u + z) - M relu(u) hold exactly? (same shape)."""
-    s = M * u + z
+def identity_holds(u: jax.Array, z: jax.Array, M: Any) -> jax.Array:
+    """Per unit: does 1[u > 0] z == relu(M u + z) - M relu(u) hold? u, z (n, m); M (m,)."""
+    s = jnp.asarray(M, u.dtype)[None, :] * u + z
     return jnp.where(u > 0, s >= 0, s <= 0)
 
 
-def required_ratio(u: jax.Array, z: jax.Array) -> tuple[float, float]:
-    """(need, ratio): smallest admissible M = max over u != 0 of max(0, -sign(u) z) / |u|,
-    and the looser max |z| / |u| over u != 0 (0 where no unit has u != 0)."""
+def required_ratio(u: jax.Array, z: jax.Array) -> tuple[np.ndarray, float]:
+    """(need, ratio): per unit (m,), the smallest admissible M = max over rows with u != 0
+    of max(0, -sign(u) z) / |u|; and the layer's looser max |z| / |u| over u != 0."""
     nz = u != 0
     absu = jnp.where(nz, jnp.abs(u), 1.0)
     need = jnp.where(nz, jnp.maximum(0.0, -jnp.sign(u) * z) / absu, 0.0)
     ratio = jnp.where(nz, jnp.abs(z) / absu, 0.0)
-    return float(jnp.max(need)), float(jnp.max(ratio))
+    return np.asarray(jnp.max(need, axis=0), np.float64), float(jnp.max(ratio))
 
 
 def _cat(a, b, axis):
     return jnp.concatenate([a, b], axis=axis)
 
 
-def twin_params(spec: MLP, params0: Params, params: Params, M: tuple[float, ...]) -> Params:
-    """The width-2m ReLU twin's stax.serial params (module formulas)."""
+def twin_params(spec: MLP, params0: Params, params: Params, M: tuple[Any, ...]) -> Params:
+    """The width-2m ReLU twin's stax.serial params (module formulas); M[l] is (width,)."""
     beta = spec.bias_scale()
     out: list = []
     for l in range(spec.n_layers):
@@ -77,15 +82,16 @@ def twin_params(spec: MLP, params0: Params, params: Params, M: tuple[float, ...]
         W0, b0 = params0[2 * l]
         W, b = params[2 * l]
         if l == spec.depth:  # readout reads v = p - M g
-            Wt = _cat(-M[l - 1] * a * W, a * W, 0)
-            bt = None if b is None else beta * b
-            out.append((Wt, bt))
+            col = jnp.asarray(M[l - 1], W.dtype)[:, None]
+            out.append((_cat(-a * col * W, a * W, 0), None if b is None else beta * b))
             break
+        row = jnp.asarray(M[l], W.dtype)[None, :]
         if l == 0:
-            Wt = _cat(a * W0, a * (M[0] * W0 + W), 1)
+            Wt = _cat(a * W0, a * (W0 * row + W), 1)
         else:
-            Wt = jnp.block([[a * W0, a * (M[l] * W0 - M[l - 1] * W)], [jnp.zeros_like(W), a * W]])
-        bt = None if b is None else beta * _cat(b0, M[l] * b0 + b, 1)
+            col = jnp.asarray(M[l - 1], W.dtype)[:, None]
+            Wt = jnp.block([[a * W0, a * (W0 * row - col * W)], [jnp.zeros_like(W), a * W]])
+        bt = None if b is None else beta * _cat(b0, b0 * row + b, 1)
         out += [(Wt, bt), ()]
     return out
 
@@ -128,21 +134,27 @@ class ConversionCertificate:
     """What ``to_relu`` guarantees, and the means to check it on new inputs.
 
     Attributes:
-      M: per hidden layer, the constant used.
-      required: per hidden layer, the smallest M the building data admits (sign-aware).
+      M: per hidden layer, the (width,) vector of per-unit constants used.
+      required: per hidden layer, the (width,) smallest constants the building data
+        admits (sign-aware).
       ratio: per hidden layer, the data's max |z| / |u| (DESIGN.md's bound on M).
       building: the ``EquivalenceCheck`` on the building data (``rows_ok``, ``max_error``).
       model, params, relu_spec, relu_params: what ``check`` evaluates.
     """
 
-    M: tuple[float, ...]
-    required: tuple[float, ...]
+    M: tuple[np.ndarray, ...]
+    required: tuple[np.ndarray, ...]
     ratio: tuple[float, ...]
     building: EquivalenceCheck
     model: FixedPattern
     params: Params
     relu_spec: MLP
     relu_params: Params
+
+    @property
+    def M_max(self) -> tuple[float, ...]:
+        """Largest per-unit constant of each hidden layer (it drives the rounding error)."""
+        return tuple(float(np.max(m)) for m in self.M)
 
     @property
     def max_error(self) -> float:
@@ -181,8 +193,17 @@ def _check(model, params, relu_spec, relu_params, M, x) -> EquivalenceCheck:
     )
 
 
+CONSTANTS = ("layer", "unit")
+
+
 def to_relu(
-    model: FixedPattern, params: Params, x: Any, *, margin: float = 0.5, floor: float = 1.0
+    model: FixedPattern,
+    params: Params,
+    x: Any,
+    *,
+    margin: float = 0.5,
+    floor: float = 1.0,
+    constants: str = "layer",
 ) -> tuple[MLP, Params, ConversionCertificate]:
     """An ordinary ReLU MLP of width 2m equal to the FAP net ``model`` at ``params`` on ``x``.
 
@@ -190,9 +211,12 @@ def to_relu(
       model: a ``FixedPattern`` (gates at ``model.params0``).
       params: the FAP net's parameters (any values, e.g. after training).
       x: (n, in_dim) the inputs the equivalence is built for.
-      margin: M_l = max(floor, (1 + margin) * need_l), need_l the data's smallest
-        admissible constant (module docstring); a margin covers nearby new inputs.
-      floor: lower bound on every M_l (> 0).
+      margin: per unit, M = max(floor, (1 + margin) * need), need the data's smallest
+        admissible constant for that unit (module docstring); a margin covers nearby
+        new inputs.
+      floor: lower bound on every constant (> 0).
+      constants: "layer" (one constant per layer, the largest unit's: covers new
+        inputs best) or "unit" (per-unit constants: smallest rounding error).
     Returns:
       ``(relu_spec, relu_params, cert)``: ``relu_spec.apply(relu_params, x)`` equals
       ``model.apply(params, x)`` on every row with ``cert.building.rows_ok`` (to
@@ -219,8 +243,10 @@ def to_relu(
     floor = check_nonneg_float(floor, "floor")
     if floor == 0:
         raise ValueError("floor must be > 0")
+    check_choice(constants, "constants", CONSTANTS)
     stats = [required_ratio(u, z) for u, z in layer_terms(model, params, x)]
-    M = tuple(max(floor, (1.0 + margin) * need) for need, _ in stats)
+    need = [n if constants == "unit" else np.full_like(n, n.max()) for n, _ in stats]
+    M = tuple(np.maximum(floor, (1.0 + margin) * n) for n in need)
     rspec = twin_spec(spec)
     rparams = twin_params(spec, model.params0, params, M)
     cert = ConversionCertificate(

@@ -78,15 +78,17 @@ def test_exact_on_building_data_after_training(depth, b_std, param):
     assert cert.building.output_scale == pytest.approx(scale)
     # constants: the data's minimum, the margin and the floor
     for m, need, ratio in zip(cert.M, cert.required, cert.ratio, strict=True):
-        assert m == pytest.approx(max(1.0, 1.5 * need)) and need <= ratio + 1e-15
+        assert m.shape == need.shape == (M,)
+        np.testing.assert_allclose(m, np.maximum(1.0, 1.5 * need.max()), rtol=1e-15)
+        assert need.max() <= ratio + 1e-15
+    assert cert.M_max == tuple(float(m.max()) for m in cert.M)
     for (u, z), need, ratio in zip(
         _np_terms(spec, p0, p, x), cert.required, cert.ratio, strict=True
     ):
         nz = u != 0
         assert ratio == pytest.approx(np.max(np.abs(z[nz]) / np.abs(u[nz])), rel=1e-12)
-        assert need == pytest.approx(
-            np.max(np.maximum(0, -np.sign(u[nz]) * z[nz]) / np.abs(u[nz])), rel=1e-12
-        )
+        per_unit = np.where(nz, np.maximum(0, -np.sign(u) * z) / np.where(nz, np.abs(u), 1), 0).max(axis=0)
+        np.testing.assert_allclose(need, per_unit, rtol=1e-12)
 
 
 @pytest.mark.nt
@@ -193,3 +195,19 @@ def test_errors(call, exc, msg):
     p = spec.init(jax.random.PRNGKey(0))
     with pytest.raises(exc, match=msg):
         call(ntkfix.FixedPattern(spec, p), p, np.ones((3, D)))
+
+
+def test_per_unit_constants_are_exact_and_smaller():
+    spec, p0, model, p, x = _trained(2, 0.3, "ntk")
+    _, _, layer = ntkfix.to_relu(model, p, x)
+    rspec, rparams, unit = ntkfix.to_relu(model, p, x, constants="unit")
+    for m, need in zip(unit.M, unit.required, strict=True):
+        np.testing.assert_allclose(m, np.maximum(1.0, 1.5 * need), rtol=1e-15)
+    assert all(u.max() == pytest.approx(lay.max()) for u, lay in zip(unit.M, layer.M, strict=True))
+    assert any(np.median(u) < np.median(lay) for u, lay in zip(unit.M, layer.M, strict=True))
+    fap = np.asarray(model.apply(p, x))
+    assert unit.exact and np.abs(np.asarray(rspec.apply(rparams, x)) - fap).max() <= 1e-9 * np.abs(fap).max()
+    x_new = 3.0 * jax.random.normal(jax.random.PRNGKey(7), (200, D))
+    np.testing.assert_array_equal(unit.check(x_new).rows_ok, _direct_flags(spec, p0, p, x_new, unit.M))
+    with pytest.raises(ValueError, match="unknown constants 'row'"):
+        ntkfix.to_relu(model, p, x, constants="row")

@@ -1,0 +1,156 @@
+"""Exactness of the FAP -> ReLU conversion (``ntkfix.to_relu``) for trained FAP nets.
+
+One cell = (width, depth, b_std) with every seed of ``seeds`` inside: the FAP nets of
+those seeds (gates at their theta_0) are trained together (``ntkfix.train_many``,
+``steps`` GD steps, lr = n / lambda_max(Theta_0) for ``lr = 0``) on n points uniform
+on S^{d-1} with random +-1 labels, then each is converted into a ReLU net of width 2m
+built on the training inputs (constants M_l = max(``floor``, (1 + ``margin``) * need_l))
+and checked on the training inputs and on ``n_test`` fresh points on the sphere. The
+conversion and its checks run in each precision of ``dtypes`` (the trained parameters
+cast to it; training itself runs in jax's default float): one row per (seed, dtype).
+``b_std = 0`` means a net without biases (the bias axis of the grid). The identity holds
+unit by unit in exact arithmetic; the errors below are the rounding of p - M g, which
+grows with M.
+
+Columns (besides the knobs, ``seed``, ``dtype`` and provenance):
+  diverged            the FAP training diverged (every value below NaN)
+  loss_final          training loss of the trained FAP net
+  param_change        ||theta - theta_0|| / ||theta_0||
+  relu_width          hidden width of the ReLU twin (2 m)
+  M_max, M_min        largest / smallest per-unit constant M over all hidden units
+  M_layers            JSON list of the largest per-unit M of each hidden layer
+  need_max            largest sign-aware minimal constant on the training data
+  ratio_max           largest max |z| / |u| on the training data (DESIGN.md's bound)
+  train_exact         the identity holds on every training row (no gate-boundary unit)
+  train_max_error     max |twin(x) - fap(x)| over the training rows
+  train_rel_error     train_max_error / max |fap(x)| on the training rows
+  test_frac_equivalent  fraction of fresh points where the identity holds for every unit
+  test_max_error      max |twin - fap| over all fresh points
+  test_rel_error      test_max_error / max |fap| on the fresh points
+  test_max_error_ok   max |twin - fap| over the fresh points where the identity holds
+  test_rel_error_ok   the same relative to the output scale
+  test_boundary_units (point, unit) pairs with u == 0 < z on the fresh points
+  test_ratio_max      largest max |z| / |u| on the fresh points (the M they would need)
+"""
+
+from __future__ import annotations
+
+import json
+
+import jax.numpy as jnp
+import numpy as np
+
+import ntkfix
+from analysis.experiments import Experiment
+from analysis.experiments import _common as c
+
+SCHEMA = {
+    "width": 256,
+    "depth": 2,
+    "seeds": [0, 1, 2],
+    "dtypes": ["float32", "float64"],
+    "n": 128,
+    "n_test": 1024,
+    "data_seed": 0,
+    "steps": 200,
+    "lr": 0.0,
+    "margin": 0.5,
+    "floor": 1.0,
+    **c.NET_SCHEMA,
+}
+
+COLUMNS = (
+    "diverged", "loss_final", "param_change", "relu_width", "M_max", "M_min", "M_layers",
+    "need_max", "ratio_max", "train_exact", "train_max_error", "train_rel_error",
+    "test_frac_equivalent", "test_max_error", "test_rel_error", "test_max_error_ok",
+    "test_rel_error_ok", "test_boundary_units", "test_ratio_max",
+)  # fmt: skip
+
+
+def _rel(err: float, scale: float) -> float:
+    return err / scale if scale > 0 else c.NAN
+
+
+def seed_rows(cell, spec, task, runs: c.SeedRuns, seed: int) -> list[dict]:
+    """The rows (module docstring) of ``seed``: one per precision in ``dtypes``."""
+    return [_convert(cell, spec, task, runs, seed, dtype) for dtype in cell["dtypes"]]
+
+
+def _convert(cell, spec, task, runs: c.SeedRuns, seed: int, dtype_name: str) -> dict:
+    row = dict.fromkeys(COLUMNS, c.NAN)
+    row.update(
+        seed=seed,
+        dtype=dtype_name,
+        diverged=seed in runs.diverged,
+        train_exact=False,
+        M_layers="[]",
+    )
+    i = runs.position(seed)
+    if i is None:
+        return row
+    p0_native, params_native = c.init_params(spec, seed), runs.params(seed)
+    with c.precision(dtype_name) as dtype:
+        p0, params = c.cast(p0_native, dtype), c.cast(params_native, dtype)
+        x, x_test = jnp.asarray(task.x, dtype), jnp.asarray(task.x_test, dtype)
+        model = ntkfix.FixedPattern(spec, p0)
+        rspec, _, cert = ntkfix.to_relu(
+            model, params, x, margin=cell["margin"], floor=cell["floor"]
+        )
+        train, test = cert.building, cert.check(x_test)
+    row.update(
+        loss_final=float(runs.result.history.train_loss[i, -1]),
+        param_change=c.param_change(p0_native, params_native),
+        relu_width=rspec.width,
+        M_max=max(cert.M_max),
+        M_min=min(float(m.min()) for m in cert.M),
+        M_layers=json.dumps(c.compact(cert.M_max)),
+        need_max=max(float(r.max()) for r in cert.required),
+        ratio_max=max(cert.ratio),
+        train_exact=cert.exact,
+        train_max_error=train.max_error,
+        train_rel_error=_rel(train.max_error, train.output_scale),
+        test_frac_equivalent=float(np.mean(test.rows_ok)),
+        test_max_error=test.max_error,
+        test_rel_error=_rel(test.max_error, test.output_scale),
+        test_max_error_ok=test.max_error_ok,
+        test_rel_error_ok=_rel(test.max_error_ok, test.output_scale),
+        test_boundary_units=test.boundary_units,
+        test_ratio_max=max(test.ratio),
+    )
+    return row
+
+
+def run_cell(cell):
+    spec = c.spec_for(cell)
+    task = c.sphere_task(cell["data_seed"], cell["n"], cell["d"], cell["n_test"])
+    runs = c.train_seeds(
+        spec,
+        cell["seeds"],
+        task.x,
+        task.y,
+        network="fap",
+        steps=cell["steps"],
+        lr=c.lr_arg(cell),
+        trainable=c.trainable_arg(cell),
+        record_every=cell["steps"],
+        track=(),
+    )
+    return [row for s in cell["seeds"] for row in seed_rows(cell, spec, task, runs, s)]
+
+
+def check(cfg):
+    exp = "conversion"
+    c.check_network(cfg, exp)
+    c.check_at_least(cfg, exp, ("n_test", "steps"), 1)
+    c.check_at_least(cfg, exp, ("margin",), 0)
+    c.check_positive(cfg, exp, ("floor",))
+    c.check_list(cfg, exp, "dtypes", c.DTYPES)
+
+
+EXPERIMENT = Experiment(
+    name="conversion",
+    schema=SCHEMA,
+    run_cell=run_cell,
+    check=check,
+    description="trained FAP nets converted to ReLU nets of width 2m: error on train, fresh points",
+)

@@ -1,0 +1,219 @@
+"""Training dynamics of ReLU vs fixed-activation-pattern (FAP) nets: rate, NTK drift, linearization.
+
+One cell = (width, depth, model) with every seed of ``seeds`` inside (one vmapped
+``ntkfix.train_many`` run); it yields one row per seed. ``model`` is "relu" (the
+ordinary network) or "fap" (gates frozen at the seed's own theta_0), so the two
+models of a seed start from the same theta_0 and the same NTK: rows pair up by
+(width, depth, seed). Task: ``n`` points uniform on S^{d-1} with random +-1 labels
+(``data_seed``); ``n_test`` held-out points drawn the same way serve only the
+linearized gap off the training set (random labels have no test signal). Full-batch
+GD on L = 1/(2n) ||f(X) - Y||^2 for ``steps`` steps with lr = n / lambda_max(Theta_0)
+(``lr = 0``; each seed its own) or a fixed ``lr``; diagnostics every ``record_every``
+steps.
+
+Columns (besides the knobs, ``seed``, and the runner's provenance columns):
+  diverged          True if the run's loss blew up (then every value below is NaN)
+  lr                step size used
+  lambda_max0       largest eigenvalue of Theta_0 (the trained layers' NTK at init)
+  loss_init, loss_final          L_0 and L_T
+  loss_final_kernel_gd           L_T of kernel GD with Theta_0 (the linearized net)
+  rate_fitted       per-step loss factor q from a log-linear fit of the measured curve
+                    (ntkfix.convergence_rates: second half of the stretch above its floor)
+  rate_fit_r2       R^2 of that fit (1 = exactly geometric)
+  rate_fit_first, rate_fit_last  the fit's window (steps)
+  rate_kernel_gd    the same fit, same window, on the kernel-GD curve
+  rate_predicted    (1 - lr lambda_min(Theta_0)/n)^2, the asymptotic (slowest-mode) factor
+  steps_to_eps_measured   first recorded step with L <= eps (NaN: not within ``steps``)
+  steps_to_eps_kernel_gd  first step with L <= eps under kernel GD (exact, any horizon)
+  steps_to_eps_predicted  ceil(log(eps / L_0) / log rate_predicted): the NTK bound
+  reached_eps       L <= eps at some recorded step
+  ntk_drift_final, ntk_drift_max   ||Theta_t - Theta_0||_F / ||Theta_0||_F at T, and max over t
+  lin_gap_train_final/_max, lin_gap_test_final/_max
+                    RMS of f_t - f_t^lin on train / held-out points (f^lin: kernel GD)
+  lambda_min_start, lambda_min_end  smallest eigenvalue of Theta_t on the training set
+  param_change      ||theta_T - theta_0|| / ||theta_0||
+  curves            JSON {"step", "train_loss", "ntk_drift"} at the recorded steps
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from analysis.experiments import Experiment, require
+from analysis.experiments import _common as c
+from analysis.fits import loglog_fit
+
+SCHEMA = {
+    "width": 256,
+    "depth": 2,
+    "model": "fap",
+    "seeds": [0, 1, 2],
+    "n": 128,
+    "n_test": 128,
+    "data_seed": 0,
+    "steps": 400,
+    "record_every": 10,
+    "eps": 1e-4,
+    "lr": 0.0,
+    **c.NET_SCHEMA,
+}
+
+COLUMNS = (
+    "diverged", "lr", "lambda_max0", "loss_init", "loss_final", "loss_final_kernel_gd",
+    "rate_fitted", "rate_fit_r2", "rate_fit_first", "rate_fit_last", "rate_kernel_gd",
+    "rate_predicted", "steps_to_eps_measured", "steps_to_eps_kernel_gd",
+    "steps_to_eps_predicted", "reached_eps", "ntk_drift_final", "ntk_drift_max",
+    "lin_gap_train_final", "lin_gap_train_max", "lin_gap_test_final", "lin_gap_test_max",
+    "lambda_min_start", "lambda_min_end", "param_change", "curves",
+)  # fmt: skip
+
+MIN_RECORDS = 4
+
+
+def seed_row(cell, spec, task, runs: c.SeedRuns, seed: int) -> dict:
+    """One row of the table (module docstring) for ``seed`` of a finished cell."""
+    row = dict.fromkeys(COLUMNS, c.NAN)
+    row.update(seed=seed, diverged=seed in runs.diverged, reached_eps=False, curves="{}")
+    i = runs.position(seed)
+    if i is None:
+        return row
+    res, h, eps = runs.result, runs.result.history, cell["eps"]
+    loss = np.asarray(h.train_loss[i], np.float64)
+    lr = float(np.asarray(res.lr)[i])
+    p0 = c.init_params(spec, seed)
+    kgd = c.kernel_gd(spec, p0, task.x, task.y, lr, c.trainable_arg(cell))
+    rates = c.rates_or_none(res, eps, i)
+    reached = c.first_step_at_most(h.step, loss, eps)
+    row.update(
+        lr=lr,
+        lambda_max0=float(np.asarray(res.lambda_max0)[i]),
+        loss_init=float(loss[0]),
+        loss_final=float(loss[-1]),
+        loss_final_kernel_gd=float(kgd.loss(h.step[-1])),
+        rate_predicted=c.predicted_rate(res, i),
+        steps_to_eps_measured=c.num(reached),
+        steps_to_eps_kernel_gd=c.num(kgd.steps_to(eps)),
+        reached_eps=reached is not None,
+        ntk_drift_final=float(h.ntk_drift[i, -1]),
+        ntk_drift_max=float(np.max(h.ntk_drift[i])),
+        lin_gap_train_final=float(h.lin_gap_train[i, -1]),
+        lin_gap_train_max=float(np.max(h.lin_gap_train[i])),
+        lin_gap_test_final=float(h.lin_gap_test[i, -1]),
+        lin_gap_test_max=float(np.max(h.lin_gap_test[i])),
+        lambda_min_start=float(h.lambda_min[i, 0]),
+        lambda_min_end=float(h.lambda_min[i, -1]),
+        param_change=c.param_change(p0, runs.params(seed)),
+        curves=c.curves_json(step=h.step, train_loss=loss, ntk_drift=h.ntk_drift[i]),
+    )
+    if rates is not None:
+        fit = rates.fit
+        row.update(
+            rate_fitted=rates.fitted_rate,
+            rate_fit_r2=fit.r2,
+            rate_fit_first=fit.first_step,
+            rate_fit_last=fit.last_step,
+            rate_kernel_gd=c.window_rate(h.step, kgd.loss(h.step), fit.first_step, fit.last_step),
+            steps_to_eps_predicted=c.num(rates.steps_predicted),
+        )
+    return row
+
+
+def run_cell(cell):
+    spec = c.spec_for(cell)
+    task = c.sphere_task(cell["data_seed"], cell["n"], cell["d"], cell["n_test"])
+    runs = c.train_seeds(
+        spec,
+        cell["seeds"],
+        task.x,
+        task.y,
+        network=cell["model"],
+        steps=cell["steps"],
+        lr=c.lr_arg(cell),
+        trainable=c.trainable_arg(cell),
+        x_test=task.x_test,
+        y_test=task.y_test,
+        record_every=cell["record_every"],
+        track=("ntk", "linearized"),
+    )
+    return [seed_row(cell, spec, task, runs, s) for s in cell["seeds"]]
+
+
+# ---- summaries of the tidy table -------------------------------------------------------------
+WIDTH_METRICS = ("ntk_drift_final", "lin_gap_train_final", "lin_gap_test_final")
+
+
+def width_slopes(df: pd.DataFrame, metrics=WIDTH_METRICS) -> pd.DataFrame:
+    """Per (depth, model): slope of log(mean over seeds of each metric) vs log(width).
+
+    Columns: depth, model, widths ("lo..hi"), slope_<metric> (NaN with < 2 widths or a
+    non-positive mean).
+    """
+    rows = []
+    for (depth, model), g in df[~df["diverged"].astype(bool)].groupby(["depth", "model"]):
+        means = g.groupby("width")[list(metrics)].mean()
+        row = {
+            "depth": depth,
+            "model": model,
+            "widths": f"{means.index.min()}..{means.index.max()}",
+        }
+        for m in metrics:
+            s = means[m].dropna()
+            s = s[s > 0]
+            row[f"slope_{m}"] = loglog_fit(s.index, s.values)[0] if len(s) >= 2 else np.nan
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def fap_vs_relu(
+    df: pd.DataFrame,
+    metrics=("ntk_drift_final", "lin_gap_train_final", "loss_final"),
+    by=("depth",),
+) -> pd.DataFrame:
+    """FAP against ReLU from the same theta_0, paired by (depth, width, seed).
+
+    Per ``by`` group: ``<metric>_ratio`` = median over pairs of FAP / ReLU, and
+    ``<metric>_fap_lower`` = share of pairs where FAP's value is the smaller; ``pairs``
+    counts the pairs with both runs finite.
+    """
+    keys = ["depth", "width", "seed"]
+    ok = df[~df["diverged"].astype(bool)]
+    wide = ok.pivot_table(index=keys, columns="model", values=list(metrics), aggfunc="first")
+    rows = []
+    for key, g in wide.groupby(level=list(by)):
+        row = dict(zip(by, key if isinstance(key, tuple) else (key,), strict=True))
+        for m in metrics:
+            if (m, "fap") not in g or (m, "relu") not in g:
+                row[f"{m}_ratio"] = row[f"{m}_fap_lower"] = np.nan
+                continue
+            pair = g[[(m, "fap"), (m, "relu")]].dropna()
+            fap, relu = pair[(m, "fap")].to_numpy(), pair[(m, "relu")].to_numpy()
+            row[f"{m}_ratio"] = float(np.median(fap / relu)) if len(pair) else np.nan
+            row[f"{m}_fap_lower"] = float(np.mean(fap < relu)) if len(pair) else np.nan
+            row["pairs"] = len(pair)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def check(cfg):
+    exp = "dynamics"
+    c.check_network(cfg, exp)
+    c.check_choices(cfg, exp, "model", c.MODELS)
+    c.check_at_least(cfg, exp, ("n_test", "steps", "record_every"), 1)
+    c.check_positive(cfg, exp, ("eps",))
+    for steps in c.knob_values(cfg, "steps"):
+        for every in c.knob_values(cfg, "record_every"):
+            require(
+                steps // every >= MIN_RECORDS,
+                f"{exp}: steps / record_every must be >= {MIN_RECORDS} for the rate fit, "
+                f"got steps={steps}, record_every={every}",
+            )
+
+
+EXPERIMENT = Experiment(
+    name="dynamics",
+    schema=SCHEMA,
+    run_cell=run_cell,
+    check=check,
+    description="GD on random labels, ReLU vs FAP: rate vs NTK prediction, NTK drift, linear gap",
+)

@@ -1,0 +1,205 @@
+"""Width threshold for fitting random labels: the smallest width at which GD reaches eps in T steps.
+
+One cell = (n, width, model) with every seed of ``seeds`` inside (one vmapped
+``ntkfix.train_many`` run); it yields ONE row: the fraction of seeds whose training
+loss L = 1/(2n) ||f(X) - Y||^2 reaches ``eps`` within ``steps`` (= T) GD steps
+(checked every ``record_every`` steps) with lr = n / lambda_max(Theta_0) (``lr = 0``).
+Task: n points uniform on S^{d-1}, random +-1 labels (``data_seed``); a ReLU net
+("relu") or the FAP net with gates frozen at its theta_0 ("fap"), same theta_0 per seed.
+A seed whose run diverges counts as not reaching eps.
+
+Columns (besides the knobs and provenance):
+  n_seeds, n_reached, n_diverged   counts over ``seeds``
+  frac_reached      n_reached / n_seeds
+  passes            frac_reached >= target_fraction
+  steps_to_eps_median   median first recorded step with L <= eps, over the seeds that reach
+  loss_final_median, loss_final_max   L_T over the non-diverged seeds
+  lr_median         median step size
+  final_losses      JSON list of L_T per seed (NaN where diverged)
+
+The threshold and its scaling with n are derived from the table, not measured per cell
+(``thresholds``, ``exponents``): for each (model, n) the threshold is the smallest grid
+width whose row passes; ``exponents`` fits log threshold = a log n + b per model over the
+n whose threshold is inside the grid (neither the smallest grid width, which only bounds
+it from above, nor missing).
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+
+from analysis.experiments import Experiment, require
+from analysis.experiments import _common as c
+from analysis.fits import loglog_fit
+
+SCHEMA = {
+    "n": 64,
+    "width": 64,
+    "model": "fap",
+    "seeds": list(range(10)),
+    "depth": 1,
+    "data_seed": 0,
+    "steps": 1000,
+    "record_every": 10,
+    "eps": 1e-3,
+    "lr": 0.0,
+    "target_fraction": 0.9,
+    **c.NET_SCHEMA,
+}
+DEFAULT_TARGET = SCHEMA["target_fraction"]
+
+
+def cell_row(cell, runs: c.SeedRuns) -> dict:
+    """The cell's single row (module docstring) from its seed runs."""
+    seeds, eps = cell["seeds"], cell["eps"]
+    finals, steps_hit, lrs = [], [], []
+    for s in seeds:
+        i = runs.position(s)
+        if i is None:
+            finals.append(c.NAN)
+            continue
+        loss = np.asarray(runs.result.history.train_loss[i], np.float64)
+        finals.append(float(loss[-1]))
+        lrs.append(float(np.asarray(runs.result.lr)[i]))
+        hit = c.first_step_at_most(runs.result.history.step, loss, eps)
+        if hit is not None:
+            steps_hit.append(hit)
+    finals_arr = np.asarray(finals)
+    ok = np.isfinite(finals_arr)
+    frac = len(steps_hit) / len(seeds)
+    return {
+        "n_seeds": len(seeds),
+        "n_reached": len(steps_hit),
+        "n_diverged": len(runs.diverged),
+        "frac_reached": frac,
+        "passes": frac >= cell["target_fraction"],
+        "steps_to_eps_median": float(np.median(steps_hit)) if steps_hit else c.NAN,
+        "loss_final_median": float(np.median(finals_arr[ok])) if ok.any() else c.NAN,
+        "loss_final_max": float(np.max(finals_arr[ok])) if ok.any() else c.NAN,
+        "lr_median": float(np.median(lrs)) if lrs else c.NAN,
+        "final_losses": json.dumps(c.compact(finals_arr)),
+    }
+
+
+def run_cell(cell):
+    spec = c.spec_for(cell)
+    task = c.sphere_task(cell["data_seed"], cell["n"], cell["d"])
+    runs = c.train_seeds(
+        spec,
+        cell["seeds"],
+        task.x,
+        task.y,
+        network=cell["model"],
+        steps=cell["steps"],
+        lr=c.lr_arg(cell),
+        trainable=c.trainable_arg(cell),
+        record_every=cell["record_every"],
+        track=(),
+    )
+    return cell_row(cell, runs)
+
+
+# ---- summaries of the tidy table -------------------------------------------------------------
+def _target(df: pd.DataFrame, target: float | None) -> float:
+    if target is not None:
+        return float(target)
+    if "target_fraction" in df and df["target_fraction"].nunique() == 1:
+        return float(df["target_fraction"].iloc[0])
+    return DEFAULT_TARGET
+
+
+# Knobs that, when they vary in a table, split the threshold analysis (besides the model).
+SPLIT_BY = ("depth", "d", "eps", "steps", "trainable", "b_std")
+
+
+def groups(df: pd.DataFrame) -> tuple[str, ...]:
+    """("model", plus every knob of SPLIT_BY that takes several values in ``df``)."""
+    return ("model", *(k for k in SPLIT_BY if k in df and df[k].nunique() > 1))
+
+
+def thresholds(df: pd.DataFrame, target: float | None = None, by=None) -> pd.DataFrame:
+    """Per (``by``..., n): the smallest grid width with frac_reached >= target.
+
+    ``by`` defaults to ``groups(df)`` (the model, and any other knob that varies).
+    ``target`` defaults to the table's ``target_fraction`` (else 0.9). Columns: the
+    ``by`` keys, n, threshold_width (NaN if no width passes), censored ("" inside
+    the grid, "below" when the smallest grid width already passes, so the threshold
+    is at most that, "above" when none passes), monotone (every wider grid width
+    passes too), widths (the grid), frac_at_widest.
+    """
+    target = _target(df, target)
+    by = groups(df) if by is None else tuple(by)
+    keys = [*by, "n"]
+    rows = []
+    for key, g in df.groupby(keys, sort=True):
+        g = g.sort_values("width")
+        widths, frac = g["width"].to_numpy(), g["frac_reached"].to_numpy()
+        ok = frac >= target
+        if ok.any():
+            first = int(np.argmax(ok))
+            thr, censored, monotone = (
+                float(widths[first]),
+                ("below" if first == 0 else ""),
+                bool(ok[first:].all()),
+            )
+        else:
+            thr, censored, monotone = np.nan, "above", False
+        rows.append(
+            {
+                **dict(zip(keys, key if isinstance(key, tuple) else (key,), strict=True)),
+                "threshold_width": thr,
+                "censored": censored,
+                "monotone": monotone,
+                "widths": f"{widths.min()}..{widths.max()}",
+                "frac_at_widest": float(frac[-1]),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def exponents(thr: pd.DataFrame, by=None) -> pd.DataFrame:
+    """Per ``by`` group: fitted a in threshold_width ~ C n^a over uncensored thresholds.
+
+    ``by`` defaults to the grouping columns of ``thr`` (those ``thresholds`` put before n).
+    Columns: the ``by`` keys, exponent, prefactor (C), n_points, n_used (the n in the
+    fit); exponent NaN with fewer than 2 uncensored points.
+    """
+    by = tuple(thr.columns[: list(thr.columns).index("n")]) if by is None else tuple(by)
+    rows = []
+    for key, g in thr.groupby(list(by), sort=True):
+        use = g[(g["censored"] == "") & g["threshold_width"].notna()].sort_values("n")
+        a = icpt = np.nan
+        if len(use) >= 2:
+            a, icpt = loglog_fit(use["n"], use["threshold_width"])
+        rows.append(
+            {
+                **dict(zip(by, key if isinstance(key, tuple) else (key,), strict=True)),
+                "exponent": a,
+                "prefactor": float(np.exp(icpt)),
+                "n_points": len(use),
+                "n_used": ",".join(str(int(n)) for n in use["n"]),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def check(cfg):
+    exp = "width_threshold"
+    c.check_network(cfg, exp)
+    c.check_choices(cfg, exp, "model", c.MODELS)
+    c.check_at_least(cfg, exp, ("steps", "record_every"), 1)
+    c.check_positive(cfg, exp, ("eps", "target_fraction"))
+    top = max(c.knob_values(cfg, "target_fraction"))
+    require(top <= 1, f"{exp}: 'target_fraction' must be in (0, 1], got {top}")
+
+
+EXPERIMENT = Experiment(
+    name="width_threshold",
+    schema=SCHEMA,
+    run_cell=run_cell,
+    check=check,
+    description="smallest width at which GD fits n random labels within T steps, ReLU vs FAP",
+)
