@@ -7,7 +7,7 @@ TOOLS := .tools
 UV := $(TOOLS)/bin/uv
 OUT ?= results
 
-.PHONY: report report-quick test test-latest lint bench docs docs-serve clean
+.PHONY: report report-quick test test-latest lint bench bench-quick docs docs-serve clean
 
 $(UV):
 	$(PY) -m venv $(TOOLS)
@@ -50,6 +50,13 @@ docs: .venv/.synced
 
 docs-serve: docs
 	.venv/bin/mkdocs serve --dev-addr 127.0.0.1:8000
+
+# ntkfix vs neural-tangents, timed in one run (docs/benchmarks.md); GPU: benchmarks/gpu.sh
+bench: .venv/.synced
+	.venv/bin/python -m benchmarks.run --out $(OUT)/bench
+
+bench-quick: .venv/.synced
+	.venv/bin/python -m benchmarks.run --quick --out $(OUT)/bench-quick
 
 clean:
 	rm -rf .venv .venv-latest $(TOOLS) results site

@@ -3,7 +3,8 @@
 Public API (everything else lives in private modules):
 
 - networks: ``MLP``, ``FixedPattern``
-- kernels: ``empirical_ntk``, ``empirical_ntk_autodiff``, ``infinite_ntk``, ``infinite_nngp``
+- kernels: ``empirical_ntk``, ``empirical_ntk_autodiff``, ``infinite_ntk``, ``infinite_nngp``,
+  ``empirical_ntk_to_disk`` (resumable, for kernels larger than memory), ``KernelTooLarge``
 - metrics: ``kernel_distance``, ``spectrum``, ``Spectrum``
 - bounds: ``complexity``, ``Complexity``, ``generalization_bound``, ``GeneralizationBound``,
   ``arora_kernel``, ``arora_spec``, ``arora_init``, ``IllConditionedKernel``
@@ -30,6 +31,8 @@ from ntkfix._convert import EquivalenceCheck as EquivalenceCheck
 from ntkfix._convert import to_relu as to_relu
 from ntkfix._infinite import infinite_nngp as infinite_nngp
 from ntkfix._infinite import infinite_ntk as infinite_ntk
+from ntkfix._large import KernelTooLarge as KernelTooLarge
+from ntkfix._large import empirical_ntk_to_disk as empirical_ntk_to_disk
 from ntkfix._linalg import IllConditionedKernel as IllConditionedKernel
 from ntkfix._linearized import LinearizedTrajectory as LinearizedTrajectory
 from ntkfix._linearized import linearized_trajectory as linearized_trajectory
@@ -67,6 +70,8 @@ __all__ = [
     "Spectrum",
     "empirical_ntk",
     "empirical_ntk_autodiff",
+    "empirical_ntk_to_disk",
+    "KernelTooLarge",
     "infinite_nngp",
     "infinite_ntk",
     "kernel_distance",

@@ -38,7 +38,7 @@ DEFAULT_FEATURE_BUDGET_BYTES = 2 * 2**30
 
 @dataclasses.dataclass(frozen=True)
 class Tile:
-    """Tile (i, j): rows r0:r1 of x1 against columns c0:c1 of x2; ``diag`` for K(x, x)'s diagonal."""
+    """Tile (i, j): rows r0:r1 of x1 by columns c0:c1 of x2; ``diag``: on the diagonal of K(x,x)."""
 
     i: int
     j: int
@@ -62,12 +62,14 @@ def plan(n1: int, n2: int, block: int, symmetric: bool) -> list[Tile]:
 
 
 def default_block(spec, n: int) -> int:
-    """Rows per tile, from the width: large enough that the (block, width) x (width, block)
-    Gram matmuls run near peak, small enough that a symmetric kernel wastes little on the
-    diagonal tiles (n / block >= 4 where possible). Tuned on a 2-core AVX-512 CPU; any
-    block gives the same kernel."""
-    base = 512 if spec.width <= 2048 else 1024
-    while base > 256 and n < 4 * base:
+    """Rows per tile: large enough that the (block, width) x (width, block) Gram matmuls
+    run near peak and per-tile dispatch costs nothing, small enough that a symmetric
+    kernel wastes little on its diagonal tiles and temporaries stay small (n / block >= 2
+    where possible). CPU: 512 (1024 above width 2048), at least 256; accelerators: 4x
+    larger. Tuned on a 2-core AVX-512 CPU; any block gives the same kernel."""
+    scale = 1 if jax.default_backend() == "cpu" else 4
+    base, low = scale * (512 if spec.width <= 2048 else 1024), scale * 256
+    while base > low and n < 2 * base:
         base //= 2
     return base
 
@@ -86,11 +88,13 @@ def resolve_devices(devices: Any, tracing: bool) -> list:
         return list(local[:devices])
     if isinstance(devices, jax.Device):
         return [devices]
-    if isinstance(devices, Sequence) and devices and all(isinstance(d, jax.Device) for d in devices):
+    if (
+        isinstance(devices, Sequence)
+        and devices
+        and all(isinstance(d, jax.Device) for d in devices)
+    ):
         return list(devices)
-    raise TypeError(
-        f"devices must be None, an int or a sequence of jax.Device, got {devices!r}"
-    )
+    raise TypeError(f"devices must be None, an int or a sequence of jax.Device, got {devices!r}")
 
 
 class TileRunner:
@@ -118,7 +122,9 @@ class TileRunner:
         self.lookahead = 2 * len(self.devices) if lookahead is None else max(1, int(lookahead))
         self.shared = shares_gates(model, params)
         self._params = {None: (model, params)}
-        itemsize = jnp.dtype(jnp.result_type(x1.dtype, *[a.dtype for a in jax.tree_util.tree_leaves(params)])).itemsize
+        itemsize = jnp.dtype(
+            jnp.result_type(x1.dtype, *[a.dtype for a in jax.tree_util.tree_leaves(params)])
+        ).itemsize
         cols = self.xs[-1].shape[0]
         self.cache_all = feature_budget >= feature_bytes(self.spec, cols, layers, itemsize) + (
             0 if self.symmetric else feature_bytes(self.spec, x1.shape[0], layers, itemsize)
@@ -126,7 +132,8 @@ class TileRunner:
         self._feats: dict[tuple[int, int], dict] = {}
         self.block = None
 
-    def _on(self, dev):
+    def on_device(self, dev):
+        """(model, params) on ``dev`` (copied once)."""
         if dev not in self._params:
             self._params[dev] = jax.device_put(self._params[None], dev)
         return self._params[dev]
@@ -136,7 +143,7 @@ class TileRunner:
         xb = self.xs[side][a:e]
         if dev is not None:
             xb = jax.device_put(xb, dev)
-        model, params = self._on(dev)
+        model, params = self.on_device(dev)
         return features_jit(model, params, xb, self.layers, self.shared)
 
     def features(self, side: int, b: int, dev, keep: bool) -> tuple:
@@ -145,7 +152,11 @@ class TileRunner:
         per_dev = self._feats.get((side, b), {})
         if dev in per_dev:
             return per_dev[dev]
-        f = jax.device_put(next(iter(per_dev.values())), dev) if per_dev else self._compute(side, b, dev)
+        f = (
+            jax.device_put(next(iter(per_dev.values())), dev)
+            if per_dev
+            else self._compute(side, b, dev)
+        )
         if keep or self.cache_all:
             self._feats.setdefault((side, b), {})[dev] = f
         return f
@@ -180,7 +191,7 @@ def _swap(blk: jax.Array, trace: bool) -> jax.Array:
 
 @functools.partial(jax.jit, static_argnames=("mirror", "trace"), donate_argnums=0)
 def _insert(K, blk, r0, c0, mirror, trace):
-    """K with ``blk`` written at (r0, c0) (and its transpose at (c0, r0) when ``mirror``); in place."""
+    """K with ``blk`` at (r0, c0), and its transpose at (c0, r0) when ``mirror`` (in place)."""
     tail = () if trace else (0, 0)
     K = jax.lax.dynamic_update_slice(K, blk, (r0, c0) + tail)
     if mirror:

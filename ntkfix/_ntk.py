@@ -26,18 +26,28 @@ resulting operation count.
 from __future__ import annotations
 
 import functools
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ntkfix._nets import Model, Params, check_model, forward_with_gates
+from ntkfix._nets import Model, Params, check_model
 from ntkfix._validate import check_inputs, normalize_layers
 
+
+class Gated(NamedTuple):
+    """Backward vectors of the last hidden layer, b^c(x) = gate(x) * w[:, c] with ``w`` the
+    readout's scaled weights: stored as a bool (n, width) gate and the shared (width, k)
+    ``w``, a quarter of the memory of the (n, k, width) floats (or less for k > 1)."""
+
+    gate: jax.Array
+    w: jax.Array
+
+
 # Features of a block of inputs: per trainable layer, (h_{l-1}, b_l) with b_l None for
-# the readout (its backward vector is the identity).
-Features = tuple[tuple[jax.Array, jax.Array | None], ...]
+# the readout (its backward vector is the identity) and ``Gated`` for the last hidden layer.
+Features = tuple[tuple[jax.Array, jax.Array | Gated | None], ...]
 
 
 def shares_gates(model: Model, params: Params) -> bool:
@@ -55,16 +65,16 @@ def shares_gates(model: Model, params: Params) -> bool:
 
 
 def _inputs_and_gates(model: Model, params: Params, x: jax.Array, shared: bool):
-    """Inputs ``hs[l]`` of every dense layer (``hs[0] = x``) and 0/1 gates of hidden layers."""
-    if not shared:
-        _, hs, gates = forward_with_gates(model, params, x)
-        return hs, gates
+    """Inputs ``hs[l]`` of every dense layer (``hs[0] = x``) and bool gates of the hidden
+    layers: from ``params`` when ``shared``, else from ``model.gate_params(params)``."""
     spec = model.spec
+    if not shared:
+        gate_z = spec.preactivations(jax.lax.stop_gradient(model.gate_params(params)), x)
     hs, gates, h = [x], [], x
     for l in range(spec.depth):
         z = spec.layer(params, l, h)
-        g = (z > 0).astype(z.dtype)
-        h = g * z
+        g = (z if shared else gate_z[l]) > 0
+        h = jnp.where(g, z, 0)
         gates.append(g)
         hs.append(h)
     return hs, gates
@@ -83,21 +93,26 @@ def ntk_features(
       shared: whether the gates come from ``params`` (one forward pass); None decides
         with ``shares_gates``.
     Returns:
-      for each l in ``layers``: ``(h, b)`` with ``h`` (n, fan_in_l) already multiplied
-      by a_l, and ``b`` (n, k, width) or None for the readout.
+      for each l in ``layers``: ``(h, b)`` with ``h`` (n, fan_in_l) the layer's input
+      (``ntk_from_features`` applies a_l^2 to its Gram matrix, n^2 instead of n m work),
+      and ``b`` (n, k, width), ``Gated`` for the last hidden layer, None for the readout.
     """
     spec = model.spec
     shared = shares_gates(model, params) if shared is None else shared
     hs, gates = _inputs_and_gates(model, params, x, shared)
     lowest = layers[0]
-    backward: dict[int, jax.Array] = {}
+    backward: dict[int, jax.Array | Gated] = {}
     b = None
     for l in range(spec.depth - 1, lowest - 1, -1):
-        W = params[2 * (l + 1)][0] * spec.weight_scale(l + 1)  # (width, fan_out_{l+1})
+        W, a = params[2 * (l + 1)][0], spec.weight_scale(l + 1)  # W: (width, fan_out_{l+1})
         g = gates[l][:, None, :]
-        b = g * (W.T[None] if b is None else b @ W.T)  # readout: b_depth is the identity
-        backward[l] = b
-    return tuple((spec.weight_scale(l) * hs[l], backward.get(l)) for l in layers)
+        if b is None:  # below the readout: b^c = a * g * W[:, c]
+            backward[l] = Gated(gates[l], a * W)
+            b = jnp.where(g, a * W.T[None], 0) if l > lowest else None
+        else:
+            b = jnp.where(g, a * (b @ W.T), 0)
+            backward[l] = b
+    return tuple((hs[l], backward.get(l)) for l in layers)
 
 
 def ntk_from_features(
@@ -109,10 +124,20 @@ def ntk_from_features(
     out = 0.0
     for (h1, d1), (h2, d2), l in zip(f1, f2, layers, strict=True):
         H = h1 @ h2.T
+        a2 = spec.weight_scale(l) ** 2
+        if a2 != 1:
+            H = a2 * H
         if beta2:
             H = H + beta2
         if d1 is None:  # readout
             term = H if trace else H[:, :, None, None] * jnp.eye(k, dtype=H.dtype)[None, None]
+        elif isinstance(d1, Gated):  # D_cc' = sum_j g_j(x) g_j(x') w_jc w_jc'
+            g1, g2, w = d1.gate.astype(H.dtype), d2.gate.astype(H.dtype), d1.w
+            if trace:
+                term = H * ((g1 * (jnp.sum(w * w, axis=1) / k)[None, :]) @ g2.T)
+            else:
+                ww = w[:, :, None] * w[:, None, :]
+                term = H[:, :, None, None] * jnp.einsum("im,jm,mcd->ijcd", g1, g2, ww)
         elif trace:
             n1, n2 = d1.shape[0], d2.shape[0]
             D = d1.reshape(n1, -1) @ d2.reshape(n2, -1).T
@@ -133,9 +158,15 @@ def check_block(block_size: Any, name: str = "block_size") -> int:
 
 
 def feature_bytes(spec, n: int, layers: tuple[int, ...], itemsize: int) -> int:
-    """Bytes of the features of ``n`` inputs: n * sum_l (fan_in_l + k * width [l hidden])."""
-    per_row = sum(spec.fan_in(l) + (spec.width * spec.out_dim if l < spec.depth else 0) for l in layers)
-    return n * per_row * itemsize
+    """Bytes of the features of ``n`` inputs: per input, for every trainable layer l, its
+    input (fan_in_l floats) and its backward vectors (k m floats below the last hidden
+    layer, m bool gates for the last one, nothing for the readout)."""
+    m, k, L = spec.width, spec.out_dim, spec.depth
+    per_row = sum(
+        spec.fan_in(l) * itemsize + (k * m * itemsize if l < L - 1 else m if l == L - 1 else 0)
+        for l in layers
+    )
+    return n * per_row
 
 
 def ntk_flops(
@@ -190,7 +221,9 @@ def mirror_block(blk: jax.Array, trace: bool) -> jax.Array:
 
 @functools.partial(jax.jit, static_argnames=("spec", "layers", "trace", "diag"))
 def tile_jit(spec, layers, trace, diag, f1, f2):
-    """Jitted ``ntk_from_features``; ``diag``: a diagonal block of K(x, x), made symmetric."""
+    """Jitted ``ntk_from_features``; ``diag``: a diagonal block of K(x, x) (f1 is f2), made
+    exactly symmetric by ``mirror_block`` (splitting it to skip its lower half saved ~2%
+    of the time but doubled the temporaries: the row slices of features are copies)."""
     blk = ntk_from_features(spec, layers, f1, f2, trace)
     return mirror_block(blk, trace) if diag else blk
 

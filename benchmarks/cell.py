@@ -1,0 +1,136 @@
+"""Child process of the harness: one method on one cell, or the matmul roofline.
+
+    python -m benchmarks.cell '{"kind": "cell", "method": "ntkfix", "cell": {...}, ...}'
+    python -m benchmarks.cell '{"kind": "roofline", "matmul_n": 4096, ...}'
+
+prints one line ``BENCH_RESULT {json}``. Timing: one first call (compile + run), then
+``repeats`` timed calls (each after ``machine.wait_for_quiet``; calls disturbed by other
+processes are retried, see ``_timed``), reported as their median; ``compile_s`` = first
+call - median. Memory: one more call between
+``PeakMemory.start()`` and ``stop()`` (so the baseline is taken after imports, data
+and compilation: cells never pollute each other, each runs in its own process).
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+import time
+
+from benchmarks import machine
+
+MARK = "BENCH_RESULT "
+
+
+def _timed(call, repeats: int, quiet: dict, busy: float = 0.3) -> tuple[list[float], list[float]]:
+    """Times of ``repeats`` calls, preferring calls during which other processes used
+    fewer than ``busy`` cores: up to 3 * repeats calls are made, and the ``repeats``
+    least disturbed ones are kept (all of them when contention cannot be measured)."""
+    import jax
+
+    runs: list[tuple[float, float]] = []  # (contention, seconds)
+    for _ in range(3 * repeats):
+        machine.wait_for_quiet(**quiet)
+        c = machine.Contention()
+        c.start()
+        t0 = time.perf_counter()
+        out = call()
+        jax.block_until_ready(out)
+        seconds = time.perf_counter() - t0
+        del out
+        load = c.stop()
+        runs.append((-1.0 if load is None else load, seconds))
+        if len(runs) >= repeats and sum(1 for ld, _ in runs if ld < busy) >= repeats:
+            break
+    kept = sorted(runs, key=lambda r: r[0])[:repeats]
+    return [t for _, t in kept], [ld for ld, _ in kept if ld >= 0]
+
+
+def _device_info() -> dict:
+    import jax
+
+    dev = jax.devices()[0]
+    return {
+        "backend": jax.default_backend(),
+        "device_kind": dev.device_kind,
+        "n_devices": len(jax.devices()),
+    }
+
+
+def run_cell(job: dict) -> dict:
+    import jax
+    import numpy as np
+
+    from benchmarks.methods import Cell, build
+
+    cell = Cell(**job["cell"])
+    call, _ = build(job["method"], cell)
+    quiet = job.get("quiet", {"max_wait": 0})
+    machine.wait_for_quiet(**quiet)
+    t0 = time.perf_counter()
+    out = jax.block_until_ready(call())
+    first = time.perf_counter() - t0
+    K = np.asarray(out, dtype=np.float64)
+    summary = {"k_fro": float(np.linalg.norm(K)), "k_trace": float(np.trace(K))}
+    del out, K
+    times, loads = _timed(call, job.get("repeats", 3), quiet)
+    med = statistics.median(times)
+    mem = machine.PeakMemory(jax.devices()[0])
+    mem.start()
+    out = jax.block_until_ready(call())
+    peak = mem.stop()
+    del out
+    return {
+        **_device_info(),
+        **summary,
+        "time_s": med,
+        "time_min_s": min(times),
+        "times": times,
+        "compile_s": max(0.0, first - med),
+        "peak_bytes": peak,
+        "mem_kind": mem.kind,
+        "contention_cores": statistics.mean(loads) if loads else None,
+    }
+
+
+def run_roofline(job: dict) -> dict:
+    """Median time of an (N, N) @ (N, N) float32 matmul -> GFLOP/s."""
+    import jax
+    import jax.numpy as jnp
+
+    N = int(job.get("matmul_n", 4096))
+    a = jax.random.normal(jax.random.PRNGKey(0), (N, N), jnp.float32)
+    b = jax.random.normal(jax.random.PRNGKey(1), (N, N), jnp.float32)
+    mm = jax.jit(jnp.matmul)
+    jax.block_until_ready(mm(a, b))
+    times, loads = _timed(
+        lambda: mm(a, b), max(3, job.get("repeats", 3)), job.get("quiet", {"max_wait": 0})
+    )
+    med = statistics.median(times)
+    stats = jax.devices()[0].memory_stats() or {}
+    return {
+        **_device_info(),
+        "device_bytes_limit": stats.get("bytes_limit"),
+        "matmul_n": N,
+        "time_s": med,
+        "times": times,
+        "gflops": 2 * N**3 / med / 1e9,
+        "gflops_best": 2 * N**3 / min(times) / 1e9,
+        "contention_cores": statistics.mean(loads) if loads else None,
+    }
+
+
+def main(argv: list[str]) -> int:
+    job = json.loads(argv[0])
+    if job.get("precision"):
+        import jax
+
+        jax.config.update("jax_default_matmul_precision", job["precision"])
+    result = run_roofline(job) if job.get("kind") == "roofline" else run_cell(job)
+    print(MARK + json.dumps(result), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,119 @@
+"""One large empirical NTK written to disk: wall time, peak memory, spot check.
+
+    python -m benchmarks.large --n 50000 --width 1024 --depth 3 --path /tmp/ntk.npy
+    python -m benchmarks.large --n 20000 --extrapolate 50000 ...   # a smaller run, scaled
+
+Runs ``ntkfix.empirical_ntk_to_disk`` (float32, inputs uniform on the sphere in
+d = 32), samples the process's anonymous resident memory (RssAnon: what the run holds,
+without the file pages of the memory map, which the kernel writes back and may drop)
+every 0.2 s, checks 200 random entries against ``ntkfix.empirical_ntk`` on those rows
+and columns, and deletes the file unless ``--keep``. With ``--extrapolate N`` the time is
+also scaled to N by the FLOP count (``ntk_flops``), clearly labelled as an estimate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import threading
+import time
+from pathlib import Path
+
+from benchmarks import machine
+
+
+class _Sampler(threading.Thread):
+    """Peak of /proc/self/status fields, sampled every ``every`` seconds."""
+
+    def __init__(self, keys=("RssAnon", "VmRSS"), every: float = 0.2):
+        super().__init__(daemon=True)
+        self.keys, self.every, self.peak = keys, every, dict.fromkeys(keys, 0)
+        self._halt = threading.Event()
+
+    def run(self) -> None:
+        while not self._halt.is_set():
+            with open("/proc/self/status") as f:
+                for line in f:
+                    key = line.split(":")[0]
+                    if key in self.peak:
+                        self.peak[key] = max(self.peak[key], int(line.split()[1]) * 1024)
+            time.sleep(self.every)
+
+    def stop(self) -> dict:
+        self._halt.set()
+        self.join()
+        return self.peak
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(
+        prog="python -m benchmarks.large", description=__doc__.split("\n\n")[0]
+    )
+    p.add_argument("--n", type=int, default=50000)
+    p.add_argument("--width", type=int, default=1024)
+    p.add_argument("--depth", type=int, default=3)
+    p.add_argument("--block", type=int, default=None)
+    p.add_argument("--path", default="/tmp/ntkfix_large_kernel.npy")
+    p.add_argument("--keep", action="store_true", help="keep the kernel file")
+    p.add_argument("--extrapolate", type=int, default=None, help="also scale the time to this n")
+    args = p.parse_args(argv)
+
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    import ntkfix
+    from ntkfix._ntk import ntk_flops
+
+    spec = ntkfix.MLP(32, args.width, args.depth)
+    params = spec.init(jax.random.PRNGKey(0), jnp.float32)
+    x = ntkfix.data.sphere(jax.random.PRNGKey(1), args.n, 32, jnp.float32)
+    path = Path(args.path)
+    for f in (path, path.with_name(path.name + ".progress")):
+        f.unlink(missing_ok=True)
+    info = machine.describe()
+    print(
+        f"{info['cpu']}, {info['cores']} cores, jax {info['jax']}; n={args.n} width={args.width} "
+        f"depth={args.depth} float32 -> {path}",
+        flush=True,
+    )
+    sampler = _Sampler()
+    base = machine.meminfo_bytes("MemAvailable")
+    sampler.start()
+    load = machine.Contention()
+    load.start()
+    t0 = time.perf_counter()
+    K = ntkfix.empirical_ntk_to_disk(spec, params, x, path, block_size=args.block)
+    wall = time.perf_counter() - t0
+    others = load.stop()
+    peak = sampler.stop()
+    flops = ntk_flops(spec, args.n)
+    rng = np.random.default_rng(0)
+    rows, cols = rng.choice(args.n, 200, replace=False), rng.choice(args.n, 200, replace=False)
+    ref = np.asarray(ntkfix.empirical_ntk(spec, params, x[rows], x[cols]))
+    err = float(np.max(np.abs(K[rows][:, cols] - ref)) / np.max(np.abs(ref)))
+    size = os.path.getsize(path)
+    print(
+        f"wall {wall:.1f} s ({wall / 60:.1f} min), {flops / wall / 1e9:.1f} GFLOP/s "
+        f"({flops / 1e12:.2f} TFLOP by ntk_flops); peak RssAnon {peak['RssAnon'] / 2**30:.2f} GiB, "
+        f"peak VmRSS {peak['VmRSS'] / 2**30:.2f} GiB (includes mapped file pages); file "
+        f"{size / 2**30:.2f} GiB; others used {others or 0:.2f} cores on average; "
+        f"MemAvailable at start {base / 2**30:.1f} GiB; spot check max rel err {err:.1e}"
+    )
+    if args.extrapolate:
+        big = ntk_flops(spec, args.extrapolate)
+        print(
+            f"EXTRAPOLATED (not measured) to n={args.extrapolate}: ~{wall * big / flops:.0f} s "
+            f"({wall * big / flops / 60:.1f} min) at the same GFLOP/s; features in memory "
+            f"~{peak['RssAnon'] * args.extrapolate / args.n / 2**30:.1f} GiB or less"
+        )
+    del K
+    if not args.keep:
+        path.unlink()
+        path.with_name(path.name + ".progress").unlink(missing_ok=True)
+        print(f"deleted {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

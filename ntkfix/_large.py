@@ -1,0 +1,358 @@
+"""Empirical NTKs too large for memory: computed tile by tile into a .npy file, resumable.
+
+``empirical_ntk_to_disk(model, params, x, path)`` writes K(x, x) (n, n), traced over the
+outputs, into ``path`` (a .npy memory map, ``numpy.lib.format.open_memmap``) while it
+is computed, with the tiling of ``ntkfix._blocks`` (only tiles on and above the diagonal
+are computed; each is written with its transpose). A sidecar text file
+``path + ".progress"`` holds a JSON header (shape, dtype, tile size and a fingerprint
+of the model, parameters and inputs) and one line ``i j`` per finished tile, appended
+and flushed right after the tile's data were written into the map (both then sit in
+the page cache, which survives the process being interrupted or killed; they are synced
+to disk every ``SYNC_SECONDS``, or after every tile with ``durable=True``). Calling
+again with the same arguments resumes: finished tiles are skipped, and the finished
+result equals a one-shot run bit for bit. Different inputs for an existing file are
+refused.
+
+Before anything is written, memory and time are estimated (features of all n inputs
+are kept in memory: n * sum_l (fan_in_l + k m) * itemsize bytes, plus a few tiles; disk
+needs n^2 * itemsize bytes; time from a timed probe tile) and the call is refused with
+the largest n that would fit when the disk or the available RAM is too small (or the
+estimated time exceeds ``max_seconds``).
+
+Several machines (``part=(index, count)``, e.g. ``(jax.process_index(),
+jax.process_count())`` after ``jax.distributed.initialize``) can share one file on a
+shared filesystem: part p computes the tiles t with t % count == p and keeps its own
+sidecar ``path + ".part{p}of{count}.progress"``; the first part to arrive creates the
+file (exclusive create), the others wait for it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import shutil
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+
+from ntkfix._blocks import TileRunner, default_block, plan
+from ntkfix._nets import Model, Params, check_model
+from ntkfix._ntk import check_block, feature_bytes, features_jit, tile_jit
+from ntkfix._validate import check_inputs, is_concrete, normalize_layers
+
+MEMORY_FRACTION = 0.8  # of MemAvailable that a run may plan to use
+SYNC_SECONDS = 60.0  # data and records are synced to disk at least this often
+DISK_BLOCK = 2048  # default tile for on-disk kernels: fewer, larger tiles and file writes
+
+
+def _size(b: float) -> str:
+    for unit, k in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if b >= k:
+            return f"{b / k:.1f} {unit}"
+    return f"{b:.0f} B"
+
+
+class KernelTooLarge(MemoryError):
+    """The requested kernel does not fit the disk, the memory or the time allowed."""
+
+
+def _available_memory() -> int | None:
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def _fingerprint(model, params, x, layers, dtype) -> str:
+    h = hashlib.sha256(repr((model.spec, type(model).__name__, layers, str(dtype))).encode())
+    for a in jax.tree_util.tree_leaves((model, params, x)):
+        arr = np.ascontiguousarray(np.asarray(a))
+        h.update(str((arr.shape, arr.dtype)).encode())
+        h.update(arr.tobytes())
+    return h.hexdigest()[:32]
+
+
+class _Progress:
+    """tqdm on a terminal; otherwise a log line on stderr at most every ``every`` seconds."""
+
+    def __init__(self, total: int, done: int, enabled: bool, every: float = 30.0):
+        self.total, self.done, self.enabled, self.every = total, done, enabled, every
+        self.t0 = self.last = time.perf_counter()
+        self.start_done = done
+        self.bar = None
+        if enabled and sys.stderr.isatty():
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=total, initial=done, desc="empirical NTK", unit="tile")
+
+    def log(self, msg: str) -> None:
+        if self.enabled:
+            (
+                self.bar.write
+                if self.bar is not None
+                else lambda m: print(m, file=sys.stderr, flush=True)
+            )(f"[ntkfix] {msg}")
+
+    def update(self) -> None:
+        self.done += 1
+        if self.bar is not None:
+            self.bar.update(1)
+            return
+        now = time.perf_counter()
+        if self.enabled and (now - self.last >= self.every or self.done == self.total):
+            self.last = now
+            rate = (self.done - self.start_done) / max(now - self.t0, 1e-9)
+            left = (self.total - self.done) / rate if rate > 0 else float("nan")
+            self.log(
+                f"{self.done}/{self.total} tiles ({100 * self.done / self.total:.0f}%), "
+                f"{now - self.t0:.0f} s elapsed, ~{left:.0f} s left"
+            )
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _probe(runner: TileRunner, x: jax.Array, block: int) -> tuple[float, float]:
+    """Seconds for the features of one block and for one tile (after compilation)."""
+    model, params = runner.on_device(runner.devices[0])
+    xb = jax.device_put(x[:block], runner.devices[0])
+    f = jax.block_until_ready(features_jit(model, params, xb, runner.layers, runner.shared))
+    t0 = time.perf_counter()
+    f = jax.block_until_ready(features_jit(model, params, xb, runner.layers, runner.shared))
+    t_feat = time.perf_counter() - t0
+    jax.block_until_ready(tile_jit(runner.spec, runner.layers, True, False, f, f))
+    t0 = time.perf_counter()
+    jax.block_until_ready(tile_jit(runner.spec, runner.layers, True, False, f, f))
+    return t_feat, time.perf_counter() - t0
+
+
+def _check_resources(
+    spec, layers, n, block, itemsize, path: Path, allocated: int, n_dev: int
+) -> str:
+    """Raise KernelTooLarge when disk or memory are short; return a one-line plan."""
+    total = n * n * itemsize
+    free = shutil.disk_usage(path.parent).free
+    if total - allocated > free:
+        n_max = math.isqrt((free + allocated) // itemsize)
+        raise KernelTooLarge(
+            f"an n={n} kernel needs {_size(total)} on disk but {path.parent} has {_size(free)} "
+            f"free; the largest n that fits is {n_max}"
+        )
+    per_row = feature_bytes(spec, 1, layers, itemsize)
+    # per device: ~4 tiles in flight, each with its 2L + 3 Gram-sized temporaries, and the
+    # features of the tiles' blocks
+    working = n_dev * (4 * (2 * spec.depth + 3) * block * block * itemsize + 3 * block * per_row)
+    need = n * per_row * n_dev + working
+    avail = _available_memory()
+    if avail is not None and need > MEMORY_FRACTION * avail:
+        n_max = max(0, int((MEMORY_FRACTION * avail - working) // (per_row * n_dev)))
+        raise KernelTooLarge(
+            f"an n={n} kernel needs ~{_size(need)} of memory (features of all inputs "
+            f"{_size(n * per_row * n_dev)} + tiles of {block}) but {_size(avail)} are available "
+            f"({MEMORY_FRACTION:.0%} usable); the largest n that fits is {n_max}"
+        )
+    avail_text = "?" if avail is None else _size(avail)
+    return (
+        f"disk {_size(total)} (free {_size(free)}), memory ~{_size(need)} (available {avail_text})"
+    )
+
+
+def _sync(mm: np.memmap, rec) -> None:
+    """Kernel data, then the records of finished tiles, to disk (in that order)."""
+    mm.flush()
+    rec.flush()
+    os.fsync(rec.fileno())
+
+
+def _read_sidecar(side: Path, header: dict) -> set[tuple[int, int]]:
+    """Finished tiles recorded in ``side`` (empty when it does not exist)."""
+    if not side.exists():
+        return set()
+    lines = side.read_text().split("\n")
+    try:
+        old = json.loads(lines[0])
+    except json.JSONDecodeError:
+        raise ValueError(
+            f"{side} is not a progress file of ntkfix; remove it to start over"
+        ) from None
+    if old != header:
+        diff = sorted(k for k in set(old) | set(header) if old.get(k) != header.get(k))
+        raise ValueError(
+            f"{side} records a run with another {', '.join(diff)}; use another path, or remove "
+            f"the kernel file and its progress file to start over"
+        )
+    done = set()
+    for line in lines[1:]:
+        parts = line.split()
+        if len(parts) == 2 and all(p.isdigit() for p in parts):  # a torn last line is ignored
+            done.add((int(parts[0]), int(parts[1])))
+    return done
+
+
+def _open_memmap(path: Path, shape, dtype, create: bool, wait_s: float = 600.0):
+    if create:
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            pass
+        else:
+            os.close(fd)
+            return np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=shape)
+    deadline = time.perf_counter() + wait_s
+    while True:  # another part may be creating it
+        try:
+            mm = np.lib.format.open_memmap(path, mode="r+")
+            if mm.shape != shape or mm.dtype != dtype:
+                raise ValueError(
+                    f"{path} holds a {mm.dtype} array of shape {mm.shape}, expected {dtype} {shape}"
+                )
+            return mm
+        except (OSError, EOFError) as e:
+            if time.perf_counter() > deadline:
+                raise FileNotFoundError(f"{path} did not become readable: {e}") from e
+            time.sleep(1.0)
+
+
+def empirical_ntk_to_disk(
+    model: Model,
+    params: Params,
+    x: Any,
+    path: str | os.PathLike,
+    *,
+    trainable: Any = None,
+    block_size: int | None = None,
+    progress: bool = True,
+    devices: Any = None,
+    part: tuple[int, int] | None = None,
+    max_seconds: float | None = None,
+    on_tile: Callable[[int, int], None] | None = None,
+    durable: bool = False,
+) -> np.memmap:
+    """Empirical NTK K(x, x) (n, n), traced over outputs, written into the .npy file ``path``.
+
+    Same kernel as ``ntkfix.empirical_ntk(model, params, x, trainable=...)``, bit for bit
+    (same tiles), computed tile by tile into a memory map; resumable (module docstring).
+
+    Args:
+      model, params, x, trainable: as for ``empirical_ntk`` (x: (n, in_dim)).
+      path: the .npy file to create (or to resume, when its progress file exists).
+      block_size: tile size (default 2048 for n >= 8192, else as ``empirical_ntk``).
+      progress: a tqdm bar on a terminal, otherwise a log line on stderr every 30 s.
+      devices: None (all local devices), an int or a list of ``jax.Device``.
+      part: ``(index, count)``: compute only this machine's share of the tiles.
+      max_seconds: refuse when the estimated time exceeds it.
+      on_tile: called as ``on_tile(done, total)`` after each tile is recorded (an
+        exception raised there stops the run; what was recorded is kept).
+      durable: flush each tile's data to disk (msync) before recording it and fsync the
+        record. Without it (default, much faster) data and records are synced every
+        ``SYNC_SECONDS`` and at the end: an interrupted or killed process loses nothing
+        (both sit in the page cache), but after an OS crash or power loss the last
+        records may point at tiles whose data did not reach the disk.
+    Returns:
+      the file opened read-only (``numpy.memmap``); with ``part``, only its tiles are filled.
+    Raises:
+      KernelTooLarge: disk, memory or time too short (the message gives the largest n).
+      ValueError: ``path`` holds a run of other inputs.
+    """
+    model = check_model(model)
+    spec = model.spec
+    params = spec.check_params(params)
+    x = check_inputs(x, "x", spec.in_dim)
+    if not all(is_concrete(a) for a in jax.tree_util.tree_leaves((model, params, x))):
+        raise TypeError("empirical_ntk_to_disk writes files: it cannot run inside jax.jit/vmap")
+    layers = normalize_layers(trainable, spec.n_layers)
+    n = x.shape[0]
+    if block_size is None:
+        block = DISK_BLOCK if n >= 4 * DISK_BLOCK else default_block(spec, n)
+    else:
+        block = check_block(block_size)
+    index, count = (0, 1) if part is None else tuple(part)
+    if not (isinstance(index, int) and isinstance(count, int) and 0 <= index < count):
+        raise ValueError(f"part must be (index, count) with 0 <= index < count, got {part!r}")
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise FileNotFoundError(f"folder {path.parent} does not exist")
+    side = path.with_name(
+        path.name + (".progress" if count == 1 else f".part{index}of{count}.progress")
+    )
+    dtype = np.dtype(jax.numpy.result_type(x.dtype, *jax.tree_util.tree_leaves(params)))
+    header = {
+        "shape": [n, n],
+        "dtype": dtype.str,
+        "block": block,
+        "part": [index, count],
+        "fingerprint": _fingerprint(model, params, x, layers, dtype),
+    }
+    if path.exists() and not side.exists() and count == 1:
+        raise FileExistsError(
+            f"{path} exists but has no progress file {side.name}: remove it or choose another path"
+        )
+
+    runner = TileRunner(model, params, x, None, layers, True, devices=devices, feature_budget=2**62)
+    tiles = [t for k, t in enumerate(plan(n, n, block, True)) if k % count == index]
+    allocated = path.stat().st_blocks * 512 if path.exists() else 0
+    plan_line = _check_resources(
+        spec, layers, n, block, dtype.itemsize, path, allocated, len(runner.devices)
+    )
+    if side.exists() and not path.exists():
+        side.unlink()  # the kernel file was removed: its record is void
+    done = _read_sidecar(side, header)
+    todo = [t for t in tiles if (t.i, t.j) not in done]
+    bar = _Progress(len(tiles), len(tiles) - len(todo), progress)
+    if todo:
+        t_feat, t_tile = _probe(runner, x, block)
+        est = (math.ceil(n / block) * t_feat + len(todo) * t_tile) / len(runner.devices)
+        bar.log(
+            f"n={n}: {len(todo)} of {len(tiles)} tiles of {block} to go on {len(runner.devices)} "
+            f"device(s), ~{est:.0f} s of compute; {plan_line}"
+        )
+        if max_seconds is not None and est > max_seconds:
+            bar.close()
+            raise KernelTooLarge(
+                f"estimated {est:.0f} s > max_seconds={max_seconds:g}; n ~ "
+                f"{int(n * math.sqrt(max_seconds / est))} would fit"
+            )
+    mm = _open_memmap(path, (n, n), dtype, create=count > 1 or not path.exists())
+    if not side.exists():
+        side.write_text(json.dumps(header) + "\n")
+    try:
+        with open(side, "a") as rec:
+            synced = time.perf_counter()
+            for tile, blk in runner.run(todo, block):
+                a = np.asarray(blk)
+                mm[tile.r0 : tile.r1, tile.c0 : tile.c1] = a
+                if not tile.diag:
+                    mm[tile.c0 : tile.c1, tile.r0 : tile.r1] = a.T
+                if durable:
+                    mm.flush()
+                rec.write(f"{tile.i} {tile.j}\n")
+                rec.flush()
+                if durable or time.perf_counter() - synced > SYNC_SECONDS:
+                    _sync(mm, rec)
+                    synced = time.perf_counter()
+                bar.update()
+                if on_tile is not None:
+                    on_tile(bar.done, len(tiles))
+            _sync(mm, rec)
+    except KeyboardInterrupt:
+        bar.log(
+            f"interrupted after {bar.done}/{len(tiles)} tiles; call again with the same "
+            "arguments to resume"
+        )
+        raise
+    finally:
+        bar.close()
+        del mm
+    return np.load(path, mmap_mode="r")

@@ -1,0 +1,102 @@
+"""Smoke test of the benchmark harness (n = width = 32) and of the FLOP count it reports."""
+
+import csv
+
+import numpy as np
+import pytest
+
+import ntkfix
+from benchmarks import machine, methods, run
+from ntkfix import _nt
+from ntkfix._ntk import ntk_flops
+
+
+def test_flop_count_formula():
+    spec = ntkfix.MLP(32, 2048, 3)
+    n, m = 2048, 2048
+    features = n * (2 * 32 * m + 2 * 2 * m * m + 2 * 2 * m * m)  # forward, backward
+    grams = n * (n + 1) // 2 * (2 * 32 + 3 * 2 * m + 3 * 2 * m)  # H_0..H_3, D_0..D_2
+    assert ntk_flops(spec, n) == features + grams
+    assert round(ntk_flops(spec, n) / 1e9, 1) == 120.7
+    fap = ntk_flops(spec, n, shared=False) - ntk_flops(spec, n)
+    assert fap == n * (2 * 32 * m + 2 * 2 * m * m)  # the gates' own forward pass
+    assert ntk_flops(spec, 5, 7) == 12 * (features // n) + 35 * (grams * 2 // (n * (n + 1)))
+    assert (
+        ntk_flops(spec, n, trainable=-1) == n * 2 * (32 * m + 2 * m * m) + n * (n + 1) // 2 * 2 * m
+    )
+
+
+def test_machine_probes():
+    assert machine.cores() >= 1
+    info = machine.describe()
+    assert info["cpu"] and info["jax"] != "absent"
+    c = machine.Contention()
+    c.start()
+    load = c.stop()
+    assert load is None or load >= 0
+
+
+def test_harness_end_to_end(tmp_path, capsys):
+    out = tmp_path / "bench"
+    argv = ["--n", "32", "--width", "32", "--depth", "1", "--models", "relu", "--repeats", "1"]
+    argv += ["--methods", "ntkfix,nt_sd", "--matmul-n", "256", "--quiet-wait", "0"]
+    assert run.main(argv + ["--out", str(out)]) == 0
+    with open(out / "results.csv") as f:
+        rows = {r["method"]: r for r in csv.DictReader(f)}
+    assert list(rows) == (["ntkfix", "nt_sd"] if _nt.available() else ["ntkfix"])
+    for r in rows.values():
+        assert r["status"] == "ok" and float(r["time_s"]) > 0 and float(r["gflops"]) > 0
+    if _nt.available():
+        assert float(rows["nt_sd"]["rel_diff"]) < 1e-4 and float(rows["nt_sd"]["time_ratio"]) > 0
+    summary = (out / "summary.md").read_text()
+    assert "| relu | 32 | 32 | 1 |" in summary and "roofline" in summary
+    assert "GFLOP/s" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("model", methods.MODELS)
+def test_methods_compute_the_same_kernel(model):
+    cell = methods.Cell(n=9, width=16, depth=2, model=model)
+    ours, _ = methods.build("ntkfix", cell)
+    K = np.asarray(ours())
+    assert K.shape == (9, 9) and K.dtype == np.float32
+    if _nt.available():
+        theirs, _ = methods.build("nt_sd", cell)
+        np.testing.assert_allclose(np.asarray(theirs()), K, rtol=2e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("bad", [["--n", "0"], ["--methods", "nope"], ["--models", "tanh"]])
+def test_bad_arguments_exit_2(bad):
+    with pytest.raises(SystemExit) as e:
+        run.main(bad)
+    assert e.value.code == 2
+
+
+def test_cell_runs_with_jax_and_numpy_only():
+    """A bare GPU machine has no pandas (nor neural-tangents): the core still runs."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    job = {
+        "kind": "cell",
+        "method": "ntkfix",
+        "cell": {"n": 8, "width": 8, "depth": 1},
+        "repeats": 1,
+        "quiet": {"max_wait": 0},
+    }
+    code = (
+        "import sys; sys.modules['pandas'] = None; sys.modules['neural_tangents'] = None\n"
+        "from benchmarks import cell; cell.main(sys.argv[1:])"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, json.dumps(job)],
+        capture_output=True,
+        text=True,
+        cwd=root,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "benchmarking its core only" in proc.stderr
+    assert '"time_s"' in proc.stdout

@@ -1,0 +1,81 @@
+"""Kernel tiles dealt to several devices give the one-device kernel exactly.
+
+Runs in a subprocess: ``--xla_force_host_platform_device_count`` must be set before
+jax initializes, so 4 CPU devices stand in for 4 accelerators.
+"""
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+
+import ntkfix
+from ntkfix._blocks import resolve_devices
+
+ROOT = Path(__file__).resolve().parents[1]
+
+SCRIPT = textwrap.dedent(
+    """
+    import sys, tempfile, os
+    import jax, numpy as np, ntkfix
+    from ntkfix._large import empirical_ntk_to_disk
+
+    devs = jax.devices()
+    assert len(devs) == 4, devs
+    spec = ntkfix.MLP(3, 16, 2, out_dim=2, b_std=0.1)
+    p0 = spec.init(jax.random.PRNGKey(0))
+    p = jax.tree_util.tree_map(lambda a: a * 1.01, p0)
+    x = np.random.default_rng(0).normal(size=(37, 3)).astype(np.float32)
+    z = np.random.default_rng(1).normal(size=(11, 3)).astype(np.float32)
+    for model, params in ((spec, p0), (ntkfix.FixedPattern(spec, p0), p)):
+        for args, kw in (((x,), {}), ((x, z), {}), ((x,), {"trace": False})):
+            one = ntkfix.empirical_ntk(model, params, *args, block_size=8, devices=1, **kw)
+            many = ntkfix.empirical_ntk(model, params, *args, block_size=8, **kw)
+            assert many.devices() == {devs[0]}, many.devices()
+            assert np.array_equal(np.asarray(one), np.asarray(many)), (type(model), kw)
+    path = os.path.join(tempfile.mkdtemp(), "K.npy")
+    K = empirical_ntk_to_disk(spec, p0, x, path, block_size=8, progress=False)
+    ref = ntkfix.empirical_ntk(spec, p0, x, block_size=8, devices=1)
+    assert np.array_equal(np.asarray(K), np.asarray(ref))
+    print("SHARDING OK")
+    """
+)
+
+
+def test_four_devices_give_the_one_device_kernel():
+    env = dict(os.environ)
+    env["XLA_FLAGS"] = (
+        env.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=4"
+    ).strip()
+    env["JAX_PLATFORMS"] = "cpu"
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT)] + [v for v in [env.get("PYTHONPATH")] if v])
+    proc = subprocess.run(
+        [sys.executable, "-c", SCRIPT],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "SHARDING OK" in proc.stdout
+
+
+def test_device_argument_is_checked():
+    local = jax.local_devices()
+    assert resolve_devices(None, tracing=False) == list(local)
+    assert resolve_devices(1, tracing=False) == local[:1]
+    assert resolve_devices(local[0], tracing=False) == [local[0]]
+    assert resolve_devices(None, tracing=True) == [None]
+    with pytest.raises(ValueError, match="devices=99 but"):
+        resolve_devices(99, tracing=False)
+    with pytest.raises(TypeError, match="devices must be"):
+        resolve_devices("gpu", tracing=False)
+    spec = ntkfix.MLP(2, 4, 1)
+    with pytest.raises(TypeError, match="devices must be"):
+        ntkfix.empirical_ntk(spec, spec.init(jax.random.PRNGKey(0)), np.ones((3, 2)), devices=[1])
