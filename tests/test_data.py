@@ -329,7 +329,7 @@ def test_npz_missing_array(tmp_path):
         ValueError, match=r"has no array 'x' \(argument x\); it holds \['features', 'y'\]"
     ):
         data.from_npz(tmp_path / "d.npz", KEY)
-    ds = data.from_npz(tmp_path / "d.npz", KEY, x="features", test_fraction=0.5)
+    ds = data.from_npz(tmp_path / "d.npz", KEY, x="features", test_fraction=0.5, center=False)
     assert ds.in_dim == 2 and ds.meta["kind"] == "binary"
 
 
