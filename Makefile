@@ -26,7 +26,8 @@ report-quick: .venv/.synced
 test: .venv/.synced
 	.venv/bin/python -m pytest
 
-# The core again on the newest jax and numpy PyPI serves (neural-tangents cannot
+# The library's tests (not the analysis application's, notebooks or benchmarks: they run
+# once, in `make test`) again on the newest jax and numpy PyPI serves (neural-tangents cannot
 # import there: its tests skip with that reason).
 .venv-latest/.synced: $(UV) pyproject.toml
 	rm -rf .venv-latest
@@ -36,9 +37,13 @@ test: .venv/.synced
 	$(UV) pip install -q --no-config --python .venv-latest/bin/python --no-deps neural-tangents==0.6.5 frozendict
 	touch $@
 
+CORE_TESTS := --ignore=tests/test_generalization.py --ignore=tests/test_dynamics_experiments.py \
+	--ignore=tests/test_runner.py --ignore=tests/test_notebooks.py --ignore=tests/test_benchmarks.py \
+	--ignore=tests/test_executors.py
+
 test-latest: .venv-latest/.synced
 	.venv-latest/bin/python -c "import jax, numpy; print('newest env: jax', jax.__version__, 'numpy', numpy.__version__)"
-	.venv-latest/bin/python -m pytest -p no:cacheprovider
+	.venv-latest/bin/python -m pytest -p no:cacheprovider $(CORE_TESTS)
 
 lint: .venv/.synced
 	.venv/bin/ruff check ntkfix analysis tests benchmarks
