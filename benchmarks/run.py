@@ -99,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--methods", type=_csv_choice(METHODS), default=METHODS, help=",".join(METHODS))
     p.add_argument("--repeats", type=int, default=3, help="timed calls per cell (median reported)")
     p.add_argument(
-        "--cell-timeout", type=float, default=600.0, help="seconds per (cell, method) subprocess"
+        "--cell-timeout", type=float, default=300.0, help="seconds per (cell, method) subprocess"
     )
     p.add_argument("--matmul-n", type=int, default=4096, help="size of the roofline matmul")
     p.add_argument(
@@ -108,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--quiet-wait",
         type=float,
-        default=20.0,
+        default=10.0,
         help="max seconds to wait for other processes to calm down before each timed call",
     )
     p.add_argument("--units", choices=("gflops", "tflops"), default="gflops")
