@@ -196,7 +196,8 @@ def write(
         "## Machine",
         *machine_lines,
         f"- roofline: {roof['matmul_n']}^3 float32 matmul, {roof['gflops']:.1f} GFLOP/s "
-        f"(median of {len(roof['times'])}; best {roof['gflops_best']:.1f})",
+        f"(best of {len(roof['times'])}, the better of the runs at the start and the end; "
+        f"median {roof['gflops_median']:.1f})",
         "",
         "## Results",
         "",
