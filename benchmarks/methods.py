@@ -90,7 +90,7 @@ def estimate(method: str, cell: Cell) -> tuple[float, float]:
     spec = cell.spec()
     n, k, L, P = cell.n, spec.out_dim, spec.depth, spec.n_params()
     layers = tuple(range(spec.n_layers))
-    feats = feature_bytes(spec, n, layers, 4)
+    feats = feature_bytes(spec, n, layers, 4, traced=True)
     shared = cell.model == "relu"
     if method == "ntkfix":
         return feats + 4 * n * n, ntk_flops(spec, n, shared=shared)

@@ -29,7 +29,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from ntkfix._ntk import feature_bytes, features_jit, shares_gates, tile_jit
+from ntkfix._ntk import feature_bytes, features_jit, shares_gates, swap_block, tile_jit
 from ntkfix._validate import is_concrete
 
 # Column features are computed once and kept when they fit this budget (bytes, per device).
@@ -126,8 +126,9 @@ class TileRunner:
             jnp.result_type(x1.dtype, *[a.dtype for a in jax.tree_util.tree_leaves(params)])
         ).itemsize
         cols = self.xs[-1].shape[0]
-        self.cache_all = feature_budget >= feature_bytes(self.spec, cols, layers, itemsize) + (
-            0 if self.symmetric else feature_bytes(self.spec, x1.shape[0], layers, itemsize)
+        rows = 0 if self.symmetric else x1.shape[0]
+        self.cache_all = feature_budget >= feature_bytes(
+            self.spec, cols + rows, layers, itemsize, self.trace
         )
         self._feats: dict[tuple[int, int], dict] = {}
         self.block = None
@@ -144,7 +145,7 @@ class TileRunner:
         if dev is not None:
             xb = jax.device_put(xb, dev)
         model, params = self.on_device(dev)
-        return features_jit(model, params, xb, self.layers, self.shared)
+        return features_jit(model, params, xb, self.layers, self.shared, self.trace)
 
     def features(self, side: int, b: int, dev, keep: bool) -> tuple:
         """Features of block ``b`` of x1 (side 0) or x2 (side 1), on ``dev``."""
@@ -185,17 +186,13 @@ class TileRunner:
         return tile, blk
 
 
-def _swap(blk: jax.Array, trace: bool) -> jax.Array:
-    return jnp.swapaxes(blk, 0, 1) if trace else jnp.transpose(blk, (1, 0, 3, 2))
-
-
 @functools.partial(jax.jit, static_argnames=("mirror", "trace"), donate_argnums=0)
 def _insert(K, blk, r0, c0, mirror, trace):
     """K with ``blk`` at (r0, c0), and its transpose at (c0, r0) when ``mirror`` (in place)."""
     tail = () if trace else (0, 0)
     K = jax.lax.dynamic_update_slice(K, blk, (r0, c0) + tail)
     if mirror:
-        K = jax.lax.dynamic_update_slice(K, _swap(blk, trace), (c0, r0) + tail)
+        K = jax.lax.dynamic_update_slice(K, swap_block(blk, trace), (c0, r0) + tail)
     return K
 
 

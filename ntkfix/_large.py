@@ -128,9 +128,9 @@ def _probe(runner: TileRunner, x: jax.Array, block: int) -> tuple[float, float]:
     """Seconds for the features of one block and for one tile (after compilation)."""
     model, params = runner.on_device(runner.devices[0])
     xb = jax.device_put(x[:block], runner.devices[0])
-    f = jax.block_until_ready(features_jit(model, params, xb, runner.layers, runner.shared))
+    f = jax.block_until_ready(features_jit(model, params, xb, runner.layers, runner.shared, True))
     t0 = time.perf_counter()
-    f = jax.block_until_ready(features_jit(model, params, xb, runner.layers, runner.shared))
+    f = jax.block_until_ready(features_jit(model, params, xb, runner.layers, runner.shared, True))
     t_feat = time.perf_counter() - t0
     jax.block_until_ready(tile_jit(runner.spec, runner.layers, True, False, f, f))
     t0 = time.perf_counter()
@@ -150,7 +150,7 @@ def _check_resources(
             f"an n={n} kernel needs {_size(total)} on disk but {path.parent} has {_size(free)} "
             f"free; the largest n that fits is {n_max}"
         )
-    per_row = feature_bytes(spec, 1, layers, itemsize)
+    per_row = feature_bytes(spec, 1, layers, itemsize, traced=True)
     # per device: ~4 tiles in flight, each with its 2L + 3 Gram-sized temporaries, and the
     # features of the tiles' blocks
     working = n_dev * (4 * (2 * spec.depth + 3) * block * block * itemsize + 3 * block * per_row)

@@ -81,7 +81,12 @@ def _inputs_and_gates(model: Model, params: Params, x: jax.Array, shared: bool):
 
 
 def ntk_features(
-    model: Model, params: Params, x: jax.Array, layers: tuple[int, ...], shared: bool | None = None
+    model: Model,
+    params: Params,
+    x: jax.Array,
+    layers: tuple[int, ...],
+    shared: bool | None = None,
+    traced: bool = False,
 ) -> Features:
     """Per-layer forward inputs and backward vectors of ``model`` at ``params``.
 
@@ -92,10 +97,16 @@ def ntk_features(
       layers: sorted dense-layer indices whose parameters count.
       shared: whether the gates come from ``params`` (one forward pass); None decides
         with ``shares_gates``.
+      traced: features only for the traced kernel: the last hidden layer's backward
+        vectors are then the float (n, 1, width) array g(x) * ||w_j|| (w_j the readout
+        weights of unit j over the k outputs), whose Gram matrix
+        sum_j g_j(x) g_j(x') ||w_j||^2 = sum_c <b^c(x), b^c(x')> is all the traced kernel
+        needs: a plain matmul, no bool-to-float pass per tile (4x the memory of ``Gated``).
     Returns:
       for each l in ``layers``: ``(h, b)`` with ``h`` (n, fan_in_l) the layer's input
       (``ntk_from_features`` applies a_l^2 to its Gram matrix, n^2 instead of n m work),
-      and ``b`` (n, k, width), ``Gated`` for the last hidden layer, None for the readout.
+      and ``b`` (n, k, width), ``Gated`` for the last hidden layer (the (n, 1, width)
+      array above when ``traced``), None for the readout.
     """
     spec = model.spec
     shared = shares_gates(model, params) if shared is None else shared
@@ -107,7 +118,11 @@ def ntk_features(
         W, a = params[2 * (l + 1)][0], spec.weight_scale(l + 1)  # W: (width, fan_out_{l+1})
         g = gates[l][:, None, :]
         if b is None:  # below the readout: b^c = a * g * W[:, c]
-            backward[l] = Gated(gates[l], a * W)
+            if traced:
+                norm = a * jnp.sqrt(jnp.sum(W * W, axis=1))
+                backward[l] = jnp.where(gates[l], norm[None], 0)[:, None, :]
+            else:
+                backward[l] = Gated(gates[l], a * W)
             b = jnp.where(g, a * W.T[None], 0) if l > lowest else None
         else:
             b = jnp.where(g, a * (b @ W.T), 0)
@@ -157,16 +172,20 @@ def check_block(block_size: Any, name: str = "block_size") -> int:
     return int(block_size)
 
 
-def feature_bytes(spec, n: int, layers: tuple[int, ...], itemsize: int) -> int:
+def feature_bytes(
+    spec, n: int, layers: tuple[int, ...], itemsize: int, traced: bool = False
+) -> int:
     """Bytes of the features of ``n`` inputs: per input, for every trainable layer l, its
     input (fan_in_l floats) and its backward vectors (k m floats below the last hidden
-    layer, m bool gates for the last one, nothing for the readout)."""
+    layer; for the last one m bool gates, or m floats when ``traced``; nothing for the
+    readout)."""
     m, k, L = spec.width, spec.out_dim, spec.depth
-    per_row = sum(
-        spec.fan_in(l) * itemsize + (k * m * itemsize if l < L - 1 else m if l == L - 1 else 0)
-        for l in layers
-    )
-    return n * per_row
+    last = m * itemsize if traced else m
+
+    def backward(l: int) -> int:
+        return k * m * itemsize if l < L - 1 else last if l == L - 1 else 0
+
+    return n * sum(spec.fan_in(l) * itemsize + backward(l) for l in layers)
 
 
 def ntk_flops(
@@ -199,13 +218,13 @@ def ntk_flops(
     return (n1 + n2) * (fwd + bwd) + n1 * n2 * pair
 
 
-@functools.partial(jax.jit, static_argnames=("layers", "shared"))
-def features_jit(model, params, x, layers, shared):
+@functools.partial(jax.jit, static_argnames=("layers", "shared", "traced"))
+def features_jit(model, params, x, layers, shared, traced=False):
     """Jitted ``ntk_features`` (the model is a pytree: a FAP net's params0 are leaves)."""
-    return ntk_features(model, params, x, layers, shared)
+    return ntk_features(model, params, x, layers, shared, traced)
 
 
-def _swap(blk: jax.Array, trace: bool) -> jax.Array:
+def swap_block(blk: jax.Array, trace: bool) -> jax.Array:
     """The block of K(x2, x1) from the block of K(x1, x2)."""
     return jnp.swapaxes(blk, 0, 1) if trace else jnp.transpose(blk, (1, 0, 3, 2))
 
@@ -216,7 +235,7 @@ def mirror_block(blk: jax.Array, trace: bool) -> jax.Array:
     upper = jnp.arange(n)[:, None] <= jnp.arange(n)[None, :]
     if not trace:
         upper = upper[:, :, None, None]
-    return jnp.where(upper, blk, _swap(blk, trace))
+    return jnp.where(upper, blk, swap_block(blk, trace))
 
 
 @functools.partial(jax.jit, static_argnames=("spec", "layers", "trace", "diag"))
