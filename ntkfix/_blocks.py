@@ -23,11 +23,12 @@ from __future__ import annotations
 import collections
 import dataclasses
 import functools
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from ntkfix._ntk import feature_bytes, features_jit, shares_gates, swap_block, tile_jit
 from ntkfix._validate import is_concrete
@@ -49,10 +50,19 @@ class Tile:
     diag: bool = False
 
 
-def plan(n1: int, n2: int, block: int, symmetric: bool) -> list[Tile]:
-    """Row-major tiles of an (n1, n2) kernel; only i <= j when ``symmetric`` (n1 == n2)."""
-    rows = [(a, min(a + block, n1)) for a in range(0, n1, block)]
-    cols = [(a, min(a + block, n2)) for a in range(0, n2, block)]
+def spans(n: int, block: int, slabs: int = 1) -> list[tuple[int, int]]:
+    """[start, end) of the row blocks of ``n`` rows: ``slabs`` equal slabs (n % slabs == 0)
+    cut into blocks of ``block`` rows (the last of each slab may be shorter)."""
+    s = n // slabs
+    return [(a, min(a + block, b0 + s)) for b0 in range(0, n, s) for a in range(b0, b0 + s, block)]
+
+
+def plan(n1: int, n2: int, block: int, symmetric: bool, slabs: int = 1) -> list[Tile]:
+    """Row-major tiles of an (n1, n2) kernel; only i <= j when ``symmetric`` (n1 == n2).
+    With ``slabs`` > 1 no tile crosses a boundary between the ``slabs`` equal row slabs
+    (nor, when symmetric, a column boundary at the same places)."""
+    rows = spans(n1, block, slabs)
+    cols = rows if symmetric else spans(n2, block)
     return [
         Tile(i, j, r0, r1, c0, c1, symmetric and i == j)
         for i, (r0, r1) in enumerate(rows)
@@ -131,7 +141,6 @@ class TileRunner:
             self.spec, cols + rows, layers, itemsize, self.trace
         )
         self._feats: dict[tuple[int, int], dict] = {}
-        self.block = None
 
     def on_device(self, dev):
         """(model, params) on ``dev`` (copied once)."""
@@ -139,16 +148,15 @@ class TileRunner:
             self._params[dev] = jax.device_put(self._params[None], dev)
         return self._params[dev]
 
-    def _compute(self, side: int, b: int, dev) -> tuple:
-        a, e = b * self.block, min((b + 1) * self.block, self.xs[side].shape[0])
+    def _compute(self, side: int, a: int, e: int, dev) -> tuple:
         xb = self.xs[side][a:e]
         if dev is not None:
             xb = jax.device_put(xb, dev)
         model, params = self.on_device(dev)
         return features_jit(model, params, xb, self.layers, self.shared, self.trace)
 
-    def features(self, side: int, b: int, dev, keep: bool) -> tuple:
-        """Features of block ``b`` of x1 (side 0) or x2 (side 1), on ``dev``."""
+    def features(self, side: int, b: int, span: tuple[int, int], dev, keep: bool) -> tuple:
+        """Features of block ``b`` (rows ``span``) of x1 (side 0) or x2 (side 1), on ``dev``."""
         side = 0 if self.symmetric else side
         per_dev = self._feats.get((side, b), {})
         if dev in per_dev:
@@ -156,24 +164,26 @@ class TileRunner:
         f = (
             jax.device_put(next(iter(per_dev.values())), dev)
             if per_dev
-            else self._compute(side, b, dev)
+            else self._compute(side, *span, dev)
         )
         if keep or self.cache_all:
             self._feats.setdefault((side, b), {})[dev] = f
         return f
 
-    def run(self, tiles: Sequence[Tile], block: int) -> Iterator[tuple[Tile, jax.Array]]:
-        """Yield ``(tile, block_array)`` in order; the array is ready (computed) when yielded."""
-        self.block = block
+    def run(
+        self, tiles: Sequence[Tile], where: Callable[[Tile], Any] | None = None
+    ) -> Iterator[tuple[Tile, jax.Array]]:
+        """Yield ``(tile, block_array)`` in order; the array is ready (computed) when yielded.
+        Tiles go round-robin to the devices, or to ``where(tile)``."""
         inflight: collections.deque = collections.deque()
         row = None
         for t, tile in enumerate(tiles):
-            dev = self.devices[t % len(self.devices)]
+            dev = self.devices[t % len(self.devices)] if where is None else where(tile)
             if not self.cache_all and tile.i != row:  # keep only the current row block
                 self._feats = {k: v for k, v in self._feats.items() if k == (0, tile.i)}
                 row = tile.i
-            fi = self.features(0, tile.i, dev, keep=True)
-            fj = fi if tile.diag else self.features(1, tile.j, dev, keep=False)
+            fi = self.features(0, tile.i, (tile.r0, tile.r1), dev, keep=True)
+            fj = fi if tile.diag else self.features(1, tile.j, (tile.c0, tile.c1), dev, keep=False)
             inflight.append((tile, tile_jit(self.spec, self.layers, self.trace, tile.diag, fi, fj)))
             if len(inflight) > self.lookahead:
                 yield self._ready(*inflight.popleft())
@@ -200,10 +210,10 @@ def tiled_kernel(runner: TileRunner, n1: int, n2: int, block: int) -> jax.Array:
     """The whole kernel from ``runner``'s tiles, assembled in place on the first device."""
     tiles = plan(n1, n2, block, runner.symmetric)
     if len(tiles) == 1:
-        return next(runner.run(tiles, block))[1]
+        return next(runner.run(tiles))[1]
     home = runner.devices[0]
     K = None
-    for tile, blk in runner.run(tiles, block):
+    for tile, blk in runner.run(tiles):
         if K is None:
             shape = (n1, n2) + blk.shape[2:]
             if home is None:
@@ -215,3 +225,69 @@ def tiled_kernel(runner: TileRunner, n1: int, n2: int, block: int) -> jax.Array:
             blk = jax.device_put(blk, home)
         K = _insert(K, blk, tile.r0, tile.c0, runner.symmetric and not tile.diag, runner.trace)
     return K
+
+
+def _local_devices_of(devices: list) -> set:
+    """The devices of ``devices`` this process can address (all of them on one host)."""
+    me = jax.process_index()
+    return {d for d in devices if d.process_index == me}
+
+
+def sharded_slabs(
+    runner: TileRunner, n1: int, n2: int, block: int, local: set | None = None
+) -> dict:
+    """Row slabs of K on the ``local`` ones of ``runner.devices`` (default: this process's).
+
+    Device p of the c devices owns rows [p s, (p + 1) s), s = n1 / c, and computes the
+    tiles of its rows. For K(x, x) a tile (i, j), i < j, is computed once, by the owner of
+    row block i, and its transpose is copied to the owner of row block j when that device
+    is local; when it is not (another host), the owner of j computes tile (j, i) itself.
+    Returns {device: (s, n2[, k, k]) slab} for the local devices.
+    """
+    devs = runner.devices
+    local = _local_devices_of(devs) if local is None else set(local)
+    s = n1 // len(devs)
+
+    def owner(r0: int):
+        return devs[r0 // s]
+
+    tiles = []
+    for t in plan(n1, n2, block, runner.symmetric, slabs=len(devs)):
+        if owner(t.r0) in local:
+            tiles.append(t)
+        elif runner.symmetric and owner(t.c0) in local:  # the row owner is on another host
+            tiles.append(Tile(t.j, t.i, t.c0, t.c1, t.r0, t.r1, diag=False))
+    slabs: dict = {}
+
+    def put(dev, blk, r0: int, c0: int) -> None:
+        if dev not in slabs:
+            with jax.default_device(dev):
+                slabs[dev] = jnp.zeros((s, n2) + blk.shape[2:], blk.dtype)
+        slabs[dev] = _insert(slabs[dev], blk, r0 % s, c0, False, runner.trace)
+
+    for tile, blk in runner.run(tiles, where=lambda t: owner(t.r0)):
+        put(owner(tile.r0), blk, tile.r0, tile.c0)
+        mirrored = runner.symmetric and tile.i < tile.j
+        if mirrored and owner(tile.c0) in local:
+            dest = owner(tile.c0)
+            put(dest, jax.device_put(swap_block(blk, runner.trace), dest), tile.c0, tile.r0)
+    return slabs
+
+
+def sharded_kernel(runner: TileRunner, n1: int, n2: int, block: int) -> jax.Array:
+    """K as one ``jax.Array`` whose rows are split evenly over ``runner.devices``
+    (``NamedSharding`` over a 1-D mesh with axis "rows"); each device holds its slab."""
+    from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+    devs = runner.devices
+    if n1 % len(devs):
+        raise ValueError(
+            f"sharded=True splits the {n1} rows of x1 evenly over {len(devs)} devices: "
+            f"use a number of rows divisible by {len(devs)} (or devices= a divisor of {n1})"
+        )
+    slabs = sharded_slabs(runner, n1, n2, block)
+    sharding = NamedSharding(Mesh(np.array(devs), ("rows",)), PartitionSpec("rows"))
+    first = next(iter(slabs.values()))
+    shape = (n1, n2) + first.shape[2:]
+    ordered = [slabs[d] for d in devs if d in slabs]
+    return jax.make_array_from_single_device_arrays(shape, sharding, ordered)

@@ -330,7 +330,7 @@ def empirical_ntk_to_disk(
     try:
         with open(side, "a") as rec:
             synced = time.perf_counter()
-            for tile, blk in runner.run(todo, block):
+            for tile, blk in runner.run(todo):
                 a = np.asarray(blk)
                 mm[tile.r0 : tile.r1, tile.c0 : tile.c1] = a
                 if not tile.diag:

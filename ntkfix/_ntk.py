@@ -257,6 +257,7 @@ def empirical_ntk(
     trainable: Any = None,
     block_size: int | None = None,
     devices: Any = None,
+    sharded: bool = False,
 ) -> jax.Array:
     """Exact empirical NTK of a ReLU (``MLP``) or FAP (``FixedPattern``) network.
 
@@ -278,8 +279,17 @@ def empirical_ntk(
         "hidden" / "readout".
       block_size: rows per tile (default: from the width, see ``_blocks.default_block``).
       devices: where tiles run: None (all local devices of the default backend), an
-        int (the first that many) or a sequence of ``jax.Device``. The kernel is
-        returned on the first one; results are identical for any choice.
+        int (the first that many) or a sequence of ``jax.Device``. Without ``sharded``
+        tiles are dealt round-robin and the kernel is returned on the first device;
+        results are identical for any choice.
+      sharded: return the kernel as one ``jax.Array`` sharded by rows over ``devices``
+        (``NamedSharding(Mesh(devices, ("rows",)), PartitionSpec("rows"))``): device p
+        computes and keeps rows [p n1/c, (p+1) n1/c), so no device ever holds the whole
+        kernel (n1 must be divisible by the number c of devices). For K(x, x) each
+        off-diagonal tile is still computed once; its transpose is copied to the device
+        owning those rows. Equal to the one-device kernel (bit for bit when n1/c is a
+        multiple of ``block_size``). With ``jax.distributed`` and ``devices=
+        jax.devices()`` every process computes the slabs of its own devices.
     Returns:
       the kernel, float dtype of the inputs/params.
 
@@ -291,7 +301,7 @@ def empirical_ntk(
       >>> ntkfix.empirical_ntk(spec, p, x).shape
       (5, 5)
     """
-    from ntkfix._blocks import TileRunner, default_block, tiled_kernel
+    from ntkfix._blocks import TileRunner, default_block, sharded_kernel, tiled_kernel
 
     model = check_model(model)
     spec = model.spec
@@ -303,7 +313,14 @@ def empirical_ntk(
     n2 = n1 if x2 is None else x2.shape[0]
     block = default_block(spec, max(n1, n2)) if block_size is None else check_block(block_size)
     runner = TileRunner(model, params, x1, x2, layers, bool(trace), devices=devices)
-    return tiled_kernel(runner, n1, n2, block)
+    if not sharded:
+        return tiled_kernel(runner, n1, n2, block)
+    if runner.tracing:
+        raise ValueError(
+            "sharded=True builds a sharded array from per-device slabs and cannot run inside "
+            "jax.jit/vmap; call empirical_ntk outside the transformation"
+        )
+    return sharded_kernel(runner, n1, n2, block)
 
 
 def empirical_ntk_autodiff(

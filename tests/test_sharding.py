@@ -42,6 +42,40 @@ SCRIPT = textwrap.dedent(
     K = empirical_ntk_to_disk(spec, p0, x, path, block_size=8, progress=False)
     ref = ntkfix.empirical_ntk(spec, p0, x, block_size=8, devices=1)
     assert np.array_equal(np.asarray(K), np.asarray(ref))
+
+    # sharded=True: one jax.Array, rows split over the 4 devices, equal to one device
+    from jax.sharding import NamedSharding
+    from ntkfix._blocks import TileRunner, sharded_slabs
+    for model, params in ((spec, p0), (ntkfix.FixedPattern(spec, p0), p)):
+        xs = np.concatenate([x, x[:3]])  # 40 rows: slabs of 10
+        for args, kw in (((xs,), {}), ((xs, z), {}), ((xs,), {"trace": False})):
+            one = np.asarray(ntkfix.empirical_ntk(model, params, *args, devices=1, **kw))
+            K = ntkfix.empirical_ntk(model, params, *args, block_size=5, sharded=True, **kw)
+            assert isinstance(K.sharding, NamedSharding), K.sharding
+            assert K.sharding.mesh.devices.tolist() == devs
+            shards = sorted(K.addressable_shards, key=lambda sh: sh.index[0].start)
+            assert [sh.device for sh in shards] == devs
+            assert all(sh.data.shape[0] == 10 for sh in shards)
+            same = ntkfix.empirical_ntk(model, params, *args, block_size=5, devices=1, **kw)
+            assert np.array_equal(np.asarray(K), np.asarray(same)), kw  # same tiles: same bits
+            assert np.allclose(np.asarray(K), one, rtol=1e-5, atol=1e-6), kw
+            K4 = ntkfix.empirical_ntk(model, params, *args, block_size=4, sharded=True, **kw)
+            assert np.allclose(np.asarray(K4), one, rtol=1e-5, atol=1e-6), kw  # tiles cut at slabs
+        # two "hosts" of two devices each: every slab is computed by its own side
+        runner = TileRunner(model, params, jax.numpy.asarray(xs), None, (0, 1, 2), True)
+        got = {}
+        for local in (devs[:2], devs[2:]):
+            got.update(sharded_slabs(runner, 40, 40, 4, local=set(local)))
+        full = np.concatenate([np.asarray(got[d]) for d in devs])
+        ref = np.asarray(ntkfix.empirical_ntk(model, params, xs, devices=1))
+        assert np.allclose(full, ref, rtol=1e-5, atol=1e-6)
+        assert not np.array_equal(full[:10, 10:], 0) and not np.array_equal(full[30:, :30], 0)
+    try:
+        ntkfix.empirical_ntk(spec, p0, x, sharded=True)
+    except ValueError as e:
+        assert "divisible by 4" in str(e), e
+    else:
+        raise AssertionError("37 rows on 4 devices accepted")
     print("SHARDING OK")
     """
 )
@@ -79,3 +113,16 @@ def test_device_argument_is_checked():
     spec = ntkfix.MLP(2, 4, 1)
     with pytest.raises(TypeError, match="devices must be"):
         ntkfix.empirical_ntk(spec, spec.init(jax.random.PRNGKey(0)), np.ones((3, 2)), devices=[1])
+
+
+def test_sharded_on_one_device_and_refused_under_jit():
+    spec = ntkfix.MLP(3, 8, 2)
+    p = spec.init(jax.random.PRNGKey(0))
+    x = np.random.default_rng(0).normal(size=(9, 3))
+    K = ntkfix.empirical_ntk(spec, p, x, sharded=True, block_size=4)
+    assert len(K.sharding.device_set) == 1
+    np.testing.assert_array_equal(
+        np.asarray(K), np.asarray(ntkfix.empirical_ntk(spec, p, x, block_size=4))
+    )
+    with pytest.raises(ValueError, match="sharded=True .* cannot run inside"):
+        jax.jit(lambda q: ntkfix.empirical_ntk(spec, q, x, sharded=True))(p)
