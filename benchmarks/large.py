@@ -45,6 +45,18 @@ class _Sampler(threading.Thread):
         return self.peak
 
 
+def problem(n: int, width: int, depth: int):
+    """(spec, params, x): the benchmarked network (d = 32, float32) and n inputs on the sphere."""
+    import jax
+    import jax.numpy as jnp
+
+    import ntkfix
+
+    spec = ntkfix.MLP(32, width, depth)
+    params = spec.init(jax.random.PRNGKey(0), jnp.float32)
+    return spec, params, ntkfix.data.sphere(jax.random.PRNGKey(1), n, 32, jnp.float32)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(
         prog="python -m benchmarks.large", description=__doc__.split("\n\n")[0]
@@ -58,16 +70,12 @@ def main(argv=None) -> int:
     p.add_argument("--extrapolate", type=int, default=None, help="also scale the time to this n")
     args = p.parse_args(argv)
 
-    import jax
-    import jax.numpy as jnp
     import numpy as np
 
     import ntkfix
     from ntkfix._ntk import ntk_flops
 
-    spec = ntkfix.MLP(32, args.width, args.depth)
-    params = spec.init(jax.random.PRNGKey(0), jnp.float32)
-    x = ntkfix.data.sphere(jax.random.PRNGKey(1), args.n, 32, jnp.float32)
+    spec, params, x = problem(args.n, args.width, args.depth)
     path = Path(args.path)
     for f in (path, path.with_name(path.name + ".progress")):
         f.unlink(missing_ok=True)

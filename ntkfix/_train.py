@@ -319,8 +319,10 @@ def _check_track(track: Any) -> tuple[str, ...]:
     return items
 
 
-def _prepare(spec, x, y, x_test, y_test, *, steps, lr, trainable, record_every, track, dtype):
-    """Validated arrays and the static config shared by ``train`` and ``train_many``."""
+def _prepare(spec, data, dtype, steps, lr, trainable, record_every, track, divergence_factor):
+    """Validated arrays, config and divergence factor shared by ``train`` and ``train_many``:
+    ``data`` = (x, y, x_test, y_test) -> (x, y, x_test, y_test, lr, cfg, factor)."""
+    x, y, x_test, y_test = data
     steps = check_positive_int(steps, "steps")
     record_every = check_positive_int(record_every, "record_every")
     if lr is not None:
@@ -349,7 +351,7 @@ def _prepare(spec, x, y, x_test, y_test, *, steps, lr, trainable, record_every, 
         track_lin="linearized" in track,
         track_outputs="outputs" in track,
     )
-    return x, y, x_test, y_test, lr, cfg
+    return x, y, x_test, y_test, lr, cfg, _check_divergence_factor(divergence_factor)
 
 
 def _chunk_counts(cfg: _Config) -> np.ndarray:
@@ -478,20 +480,8 @@ def train(
     spec = model.spec
     params = spec.check_params(params)
     dtype = _params_dtype(params)
-    x, y, x_test, y_test, lr, cfg = _prepare(
-        spec,
-        x,
-        y,
-        x_test,
-        y_test,
-        steps=steps,
-        lr=lr,
-        trainable=trainable,
-        record_every=record_every,
-        track=track,
-        dtype=dtype,
-    )
-    factor = _check_divergence_factor(divergence_factor)
+    settings = (steps, lr, trainable, record_every, track, divergence_factor)
+    x, y, x_test, y_test, lr, cfg, factor = _prepare(spec, (x, y, x_test, y_test), dtype, *settings)
     params = jax.tree_util.tree_map(lambda a: jnp.asarray(a, dtype), params)
     lr_arr = jnp.asarray(0.0 if lr is None else lr, dtype)
     out = _run_one(model, params, x, y, x_test, y_test, lr_arr, jnp.asarray(factor, dtype), cfg=cfg)
@@ -559,20 +549,8 @@ def train_many(
     check_choice(network, "network", ("relu", "fap"))
     keys, labels = _as_keys(seeds)
     dtype = _check_train_dtype(jnp.result_type(float) if dtype is None else dtype, "dtype")
-    x, y, x_test, y_test, lr, cfg = _prepare(
-        spec,
-        x,
-        y,
-        x_test,
-        y_test,
-        steps=steps,
-        lr=lr,
-        trainable=trainable,
-        record_every=record_every,
-        track=track,
-        dtype=dtype,
-    )
-    factor = _check_divergence_factor(divergence_factor)
+    settings = (steps, lr, trainable, record_every, track, divergence_factor)
+    x, y, x_test, y_test, lr, cfg, factor = _prepare(spec, (x, y, x_test, y_test), dtype, *settings)
     # Initialisation per key (cheap, bitwise equal to spec.init(key)); the runs are vmapped.
     inits = [spec.init(key, dtype) for key in keys]
     models = [FixedPattern(spec, p) for p in inits] if network == "fap" else [spec] * len(inits)

@@ -1,6 +1,7 @@
 """Smoke test of the benchmark harness (n = width = 32) and of the FLOP count it reports."""
 
 import csv
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -9,6 +10,8 @@ import ntkfix
 from benchmarks import machine, methods, run
 from ntkfix import _nt
 from ntkfix._ntk import ntk_flops
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_flop_count_formula():
@@ -100,3 +103,16 @@ def test_cell_runs_with_jax_and_numpy_only():
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "benchmarking its core only" in proc.stderr
     assert '"time_s"' in proc.stdout
+
+
+def test_resume_script_kills_then_resumes(tmp_path, capsys, monkeypatch):
+    from benchmarks import resume
+
+    monkeypatch.chdir(ROOT)
+    path = tmp_path / "K.npy"
+    argv = ["--n", "300", "--width", "16", "--depth", "2", "--sample", "50"]
+    # killed while the child is still importing jax: nothing recorded, all is resumed
+    assert resume.main([*argv, "--kill-after", "0.2", "--path", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "with 0 tiles recorded" in out and "max |K - K^T| 0.0e+00" in out
+    assert not path.exists()

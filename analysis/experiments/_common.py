@@ -71,13 +71,15 @@ def sphere_task(data_seed: int, n: int, d: int, n_test: int = 0) -> Task:
 
 
 def spec_for(cell: dict[str, Any]) -> ntkfix.MLP:
-    """NTK-parameterized ReLU MLP d -> width^depth -> 1; ``b_std == 0`` means no biases."""
+    """ReLU MLP d -> width^depth -> 1 (NTK parameterization unless the cell has a
+    ``parameterization`` knob); ``b_std == 0`` means no biases."""
     return ntkfix.MLP(
         in_dim=cell["d"],
         width=cell["width"],
         depth=cell["depth"],
         W_std=cell["W_std"],
         b_std=cell["b_std"] if cell["b_std"] > 0 else None,
+        parameterization=cell.get("parameterization", "ntk"),
     )
 
 
@@ -159,6 +161,22 @@ def train_seeds(spec: ntkfix.MLP, seeds, x, y, **kwargs) -> SeedRuns:
             continue
         return SeedRuns(res, tuple(todo), diverged)
     return SeedRuns(None, (), diverged)
+
+
+def train_cell(cell: dict[str, Any], spec: ntkfix.MLP, task: Task, network: str, **kwargs):
+    """``train_seeds`` on ``task``'s training set with the cell's seeds, steps, lr and
+    trainable layers; ``kwargs`` go to ``ntkfix.train_many``."""
+    return train_seeds(
+        spec,
+        cell["seeds"],
+        task.x,
+        task.y,
+        network=network,
+        steps=cell["steps"],
+        lr=lr_arg(cell),
+        trainable=trainable_arg(cell),
+        **kwargs,
+    )
 
 
 # ---- kernel gradient descent (the linearized network) -------------------------------------

@@ -123,18 +123,7 @@ def _convert(cell, spec, task, runs: c.SeedRuns, seed: int, dtype_name: str) -> 
 def run_cell(cell):
     spec = c.spec_for(cell)
     task = c.sphere_task(cell["data_seed"], cell["n"], cell["d"], cell["n_test"])
-    runs = c.train_seeds(
-        spec,
-        cell["seeds"],
-        task.x,
-        task.y,
-        network="fap",
-        steps=cell["steps"],
-        lr=c.lr_arg(cell),
-        trainable=c.trainable_arg(cell),
-        record_every=cell["steps"],
-        track=(),
-    )
+    runs = c.train_cell(cell, spec, task, "fap", record_every=cell["steps"], track=())
     return [row for s in cell["seeds"] for row in seed_rows(cell, spec, task, runs, s)]
 
 

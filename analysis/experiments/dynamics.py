@@ -122,15 +122,11 @@ def seed_row(cell, spec, task, runs: c.SeedRuns, seed: int) -> dict:
 def run_cell(cell):
     spec = c.spec_for(cell)
     task = c.sphere_task(cell["data_seed"], cell["n"], cell["d"], cell["n_test"])
-    runs = c.train_seeds(
+    runs = c.train_cell(
+        cell,
         spec,
-        cell["seeds"],
-        task.x,
-        task.y,
-        network=cell["model"],
-        steps=cell["steps"],
-        lr=c.lr_arg(cell),
-        trainable=c.trainable_arg(cell),
+        task,
+        cell["model"],
         x_test=task.x_test,
         y_test=task.y_test,
         record_every=cell["record_every"],

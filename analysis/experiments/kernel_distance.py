@@ -10,8 +10,10 @@ relative Frobenius distance decays like width^(-1/2).
 from __future__ import annotations
 
 import jax
+
 import ntkfix
 from analysis.experiments import Experiment, require
+from analysis.experiments import _common as c
 
 SCHEMA = {
     "width": 256,
@@ -27,19 +29,8 @@ SCHEMA = {
 }
 
 
-def spec_for(cell) -> ntkfix.MLP:
-    return ntkfix.MLP(
-        in_dim=cell["d"],
-        width=cell["width"],
-        depth=cell["depth"],
-        W_std=cell["W_std"],
-        b_std=cell["b_std"] if cell["b_std"] > 0 else None,
-        parameterization=cell["parameterization"],
-    )
-
-
 def run_cell(cell):
-    spec = spec_for(cell)
+    spec = c.spec_for(cell)
     x = ntkfix.data.sphere(jax.random.PRNGKey(cell["data_seed"]), cell["n"], cell["d"])
     params = spec.init(jax.random.PRNGKey(cell["seed"]))
     emp = ntkfix.empirical_ntk(spec, params, x)
@@ -60,9 +51,15 @@ def check(cfg):
         low = min(cfg.grid.get(key, (cfg.params.get(key),)))
         require(low >= 1, f"kernel_distance: '{key}' must be >= 1, got {low}")
     for par in cfg.grid.get("parameterization", (cfg.params.get("parameterization"),)):
-        require(par in ("ntk", "standard"), f"kernel_distance: parameterization must be 'ntk' or 'standard', got {par!r}")
+        require(
+            par in ("ntk", "standard"),
+            f"kernel_distance: parameterization must be 'ntk' or 'standard', got {par!r}",
+        )
     bad = set(cfg.params.get("metrics", [])) - set(ntkfix.KERNEL_METRICS)
-    require(not bad, f"kernel_distance: unknown metric(s) {sorted(bad)}; known: {list(ntkfix.KERNEL_METRICS)}")
+    require(
+        not bad,
+        f"kernel_distance: unknown metric(s) {sorted(bad)}; known: {list(ntkfix.KERNEL_METRICS)}",
+    )
 
 
 EXPERIMENT = Experiment(

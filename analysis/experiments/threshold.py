@@ -87,17 +87,8 @@ def cell_row(cell, runs: c.SeedRuns) -> dict:
 def run_cell(cell):
     spec = c.spec_for(cell)
     task = c.sphere_task(cell["data_seed"], cell["n"], cell["d"])
-    runs = c.train_seeds(
-        spec,
-        cell["seeds"],
-        task.x,
-        task.y,
-        network=cell["model"],
-        steps=cell["steps"],
-        lr=c.lr_arg(cell),
-        trainable=c.trainable_arg(cell),
-        record_every=cell["record_every"],
-        track=(),
+    runs = c.train_cell(
+        cell, spec, task, cell["model"], record_every=cell["record_every"], track=()
     )
     return cell_row(cell, runs)
 
