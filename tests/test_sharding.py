@@ -126,3 +126,69 @@ def test_sharded_on_one_device_and_refused_under_jit():
     )
     with pytest.raises(ValueError, match="sharded=True .* cannot run inside"):
         jax.jit(lambda q: ntkfix.empirical_ntk(spec, q, x, sharded=True))(p)
+
+
+MULTIHOST = textwrap.dedent(
+    """
+    import sys
+    import jax
+    pid, port = int(sys.argv[1]), sys.argv[2]
+    jax.distributed.initialize(f"127.0.0.1:{port}", num_processes=2, process_id=pid)
+    import numpy as np, ntkfix
+
+    assert len(jax.devices()) == 4 and len(jax.local_devices()) == 2
+    spec = ntkfix.MLP(3, 16, 2, out_dim=2, b_std=0.1)
+    p0 = spec.init(jax.random.PRNGKey(0))
+    p = jax.tree_util.tree_map(lambda a: a * 1.01, p0)
+    x = np.random.default_rng(0).normal(size=(40, 3)).astype(np.float32)
+    z = np.random.default_rng(1).normal(size=(11, 3)).astype(np.float32)
+    one = jax.local_devices()[:1]
+    for model, params in ((spec, p0), (ntkfix.FixedPattern(spec, p0), p)):
+        for args, kw in (((x,), {}), ((x, z), {}), ((x,), {"trace": False})):
+            K = ntkfix.empirical_ntk(
+                model, params, *args, devices=jax.devices(), sharded=True, block_size=5, **kw
+            )
+            assert K.shape[0] == 40 and not K.is_fully_addressable
+            ref = np.asarray(ntkfix.empirical_ntk(model, params, *args, devices=one, **kw))
+            shards = K.addressable_shards
+            assert sorted(sh.index[0].start for sh in shards) == [20 * pid, 20 * pid + 10]
+            for sh in shards:
+                got = np.asarray(sh.data)
+                assert np.allclose(got, ref[sh.index[0]], rtol=1e-5, atol=1e-6), kw
+    print("PROCESS", pid, "OK")
+    """
+)
+
+
+def test_two_processes_with_jax_distributed():
+    """Two processes of 2 CPU devices each (jax.distributed on loopback) build one
+    row-sharded kernel; each checks its own slabs against a local one-device kernel."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = str(s.getsockname()[1])
+    env = dict(os.environ)
+    env["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2"
+    env["JAX_PLATFORMS"] = "cpu"
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT)] + [v for v in [env.get("PYTHONPATH")] if v])
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", MULTIHOST, str(i), port],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+            cwd=ROOT,
+        )
+        for i in range(2)
+    ]
+    outs = []
+    for proc in procs:
+        try:
+            outs.append(proc.communicate(timeout=300))
+        finally:
+            proc.kill()
+    for i, (proc, (out, err)) in enumerate(zip(procs, outs, strict=True)):
+        assert proc.returncode == 0, err[-3000:]
+        assert f"PROCESS {i} OK" in out
