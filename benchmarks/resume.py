@@ -43,14 +43,16 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     child = subprocess.Popen(cmd)
     try:
-        child.wait(args.kill_after)
-        print("the run finished before --kill-after: nothing to resume", file=sys.stderr)
+        code = child.wait(args.kill_after)
+        what = "finished" if code == 0 else f"failed (exit status {code})"
+        print(f"the run {what} before --kill-after: nothing to resume", file=sys.stderr)
         return 1
     except subprocess.TimeoutExpired:
         child.send_signal(signal.SIGKILL)
         child.wait()
     killed = time.perf_counter() - t0
-    done = len(side.read_text().splitlines()) - 1 if side.exists() else 0  # minus the header
+    lines = side.read_text().splitlines()[1:] if side.exists() else []  # after the header
+    done = sum(1 for line in lines if len(line.split()) == 2)  # not a torn last line
     print(f"killed (SIGKILL) after {killed:.1f} s with {done} tiles recorded", flush=True)
     t1 = time.perf_counter()
     subprocess.run(cmd, check=True)
@@ -65,7 +67,7 @@ def main(argv=None) -> int:
     spec, params, x = problem(args.n, args.width, args.depth)
     K = np.load(path, mmap_mode="r")
     rng = np.random.default_rng(1)
-    r, c = (rng.choice(args.n, args.sample, replace=False) for _ in range(2))
+    r, c = (rng.choice(args.n, min(args.sample, args.n), replace=False) for _ in range(2))
     ref = np.asarray(ntkfix.empirical_ntk(spec, params, x[r], x[c]))
     err = float(np.max(np.abs(K[r][:, c] - ref)) / np.max(np.abs(ref)))
     asym = float(np.max(np.abs(K[r][:, c] - K[c][:, r].T)))

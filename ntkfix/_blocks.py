@@ -103,6 +103,8 @@ def resolve_devices(devices: Any, tracing: bool) -> list:
         and devices
         and all(isinstance(d, jax.Device) for d in devices)
     ):
+        if len(set(devices)) != len(devices):
+            raise ValueError(f"devices lists a device more than once: {list(devices)}")
         return list(devices)
     raise TypeError(f"devices must be None, an int or a sequence of jax.Device, got {devices!r}")
 
@@ -245,6 +247,11 @@ def sharded_slabs(
     Returns {device: (s, n2[, k, k]) slab} for the local devices.
     """
     devs = runner.devices
+    if n1 % len(devs):
+        raise ValueError(
+            f"sharded=True splits the {n1} rows of x1 evenly over {len(devs)} devices: "
+            f"use a number of rows divisible by {len(devs)} (or devices= a divisor of {n1})"
+        )
     local = _local_devices_of(devs) if local is None else set(local)
     s = n1 // len(devs)
 
@@ -280,11 +287,6 @@ def sharded_kernel(runner: TileRunner, n1: int, n2: int, block: int) -> jax.Arra
     from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
     devs = runner.devices
-    if n1 % len(devs):
-        raise ValueError(
-            f"sharded=True splits the {n1} rows of x1 evenly over {len(devs)} devices: "
-            f"use a number of rows divisible by {len(devs)} (or devices= a divisor of {n1})"
-        )
     slabs = sharded_slabs(runner, n1, n2, block)
     sharding = NamedSharding(Mesh(np.array(devs), ("rows",)), PartitionSpec("rows"))
     first = next(iter(slabs.values()))

@@ -324,9 +324,9 @@ def empirical_ntk_to_disk(
                 f"estimated {est:.0f} s > max_seconds={max_seconds:g}; n ~ "
                 f"{int(n * math.sqrt(max_seconds / est))} would fit"
             )
-    mm = _open_memmap(path, (n, n), dtype, create=count > 1 or not path.exists())
-    if not side.exists():
+    if not side.exists():  # the record first: killed before the file exists, it is void
         side.write_text(json.dumps(header) + "\n")
+    mm = _open_memmap(path, (n, n), dtype, create=count > 1 or not path.exists())
     try:
         with open(side, "a") as rec:
             synced = time.perf_counter()

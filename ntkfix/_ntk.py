@@ -119,7 +119,8 @@ def ntk_features(
         g = gates[l][:, None, :]
         if b is None:  # below the readout: b^c = a * g * W[:, c]
             if traced:
-                norm = a * jnp.sqrt(jnp.sum(W * W, axis=1))
+                sq = jnp.sum(W * W, axis=1)  # sqrt with a finite gradient at 0 (a zero row)
+                norm = a * jnp.where(sq > 0, jnp.sqrt(jnp.where(sq > 0, sq, 1)), 0)
                 backward[l] = jnp.where(gates[l], norm[None], 0)[:, None, :]
             else:
                 backward[l] = Gated(gates[l], a * W)
@@ -136,6 +137,8 @@ def ntk_from_features(
     """Kernel block from two feature sets: (n1, n2) traced, else (n1, n2, k, k)."""
     k = spec.out_dim
     beta2 = spec.bias_scale() ** 2
+    if not trace and any(isinstance(d, jax.Array) and d.shape[1] != k for _, d in f1 + f2):
+        raise ValueError("features built with traced=True give only the traced kernel (trace=True)")
     out = 0.0
     for (h1, d1), (h2, d2), l in zip(f1, f2, layers, strict=True):
         H = h1 @ h2.T

@@ -131,3 +131,22 @@ def test_progress_lines_without_a_terminal(tmp_path, capsys):
     empirical_ntk_to_disk(SPEC, P0, X, tmp_path / "K.npy", block_size=8, progress=True)
     err = capsys.readouterr().err
     assert "[ntkfix] n=29: 10 of 10 tiles of 8" in err and "10/10 tiles (100%)" in err
+
+
+def test_stopped_right_after_creating_the_file_resumes(tmp_path, monkeypatch):
+    """Killed between creating the .npy and the first tile: the next call resumes (the
+    progress record is written before the file, so the file is never orphaned)."""
+    real = _large._open_memmap
+
+    def create_then_stop(*args, **kwargs):
+        real(*args, **kwargs)
+        raise Stop
+
+    path = tmp_path / "K.npy"
+    monkeypatch.setattr(_large, "_open_memmap", create_then_stop)
+    with pytest.raises(Stop):
+        empirical_ntk_to_disk(SPEC, P0, X, path, block_size=8, progress=False)
+    assert path.exists()
+    monkeypatch.setattr(_large, "_open_memmap", real)
+    K = empirical_ntk_to_disk(SPEC, P0, X, path, block_size=8, progress=False)
+    np.testing.assert_array_equal(K, np.asarray(ntkfix.empirical_ntk(SPEC, P0, X, block_size=8)))

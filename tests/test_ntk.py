@@ -109,3 +109,28 @@ def test_runs_inside_jit_and_vmap():
     for i in range(3):
         p = jax.tree_util.tree_map(lambda a, i=i: a[i], params)
         np.testing.assert_allclose(batched[i], ntkfix.empirical_ntk(spec, p, x), rtol=1e-12)
+
+
+def test_traced_features_match_and_guard_their_use():
+    """``traced=True`` features (last hidden layer as g * ||w||) give the traced kernel,
+    are refused for the untraced one when k > 1, and have a finite gradient even when a
+    readout row is zero (sqrt at 0)."""
+    from ntkfix._ntk import ntk_features, ntk_from_features
+
+    spec = ntkfix.MLP(3, 5, 2, out_dim=3, parameterization="standard")
+    p = spec.init(jax.random.PRNGKey(0))
+    p[-1] = (p[-1][0].at[1].set(0.0), p[-1][1])  # unit 1 feeds no output
+    x = np.random.default_rng(0).normal(size=(4, 3))
+    layers = (0, 1, 2)
+
+    def traced(q):
+        f = ntk_features(spec, q, x, layers, traced=True)
+        return ntk_from_features(spec, layers, f, f, trace=True)
+
+    ref = ntkfix.empirical_ntk_autodiff(spec, p, x)
+    assert _rel(traced(p), ref) < RTOL["float64"]
+    f = ntk_features(spec, p, x, layers, traced=True)
+    with pytest.raises(ValueError, match="only the traced kernel"):
+        ntk_from_features(spec, layers, f, f, trace=False)
+    grads = jax.grad(lambda q: traced(q).sum())(p)
+    assert all(np.all(np.isfinite(g)) for g in jax.tree_util.tree_leaves(grads))

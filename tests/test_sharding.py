@@ -110,6 +110,8 @@ def test_device_argument_is_checked():
         resolve_devices(99, tracing=False)
     with pytest.raises(TypeError, match="devices must be"):
         resolve_devices("gpu", tracing=False)
+    with pytest.raises(ValueError, match="more than once"):
+        resolve_devices([local[0], local[0]], tracing=False)
     spec = ntkfix.MLP(2, 4, 1)
     with pytest.raises(TypeError, match="devices must be"):
         ntkfix.empirical_ntk(spec, spec.init(jax.random.PRNGKey(0)), np.ones((3, 2)), devices=[1])
