@@ -22,6 +22,8 @@ COLUMNS = [
     "status",
     "time_s",
     "time_min_s",
+    "rounds",
+    "time_s_rounds",
     "compile_s",
     "peak_bytes",
     "mem_kind",

@@ -4,6 +4,7 @@
     python -m benchmarks.run                    # the documented default subset, ~16 minutes
     python -m benchmarks.run --full             # n, width in {256..4096}, depth {1, 3, 5}
     python -m benchmarks.run --n 2048 --width 2048 --depth 3 --models relu
+    python -m benchmarks.run --n 2048 --width 2048 --depth 3 --methods ntkfix,nt_sd --rounds 5
 
 Each (cell, model, method) runs in a fresh subprocess (``benchmarks.cell``): timing
 (median of ``--repeats``, compile reported apart) and peak memory are never polluted by
@@ -61,6 +62,16 @@ def _csv_ints(text: str) -> tuple[int, ...]:
     return vals
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected one integer >= 1, got {text!r}")
+    return value
+
+
 def _csv_choice(choices):
     def parse(text: str) -> tuple[str, ...]:
         vals = tuple(v.strip() for v in text.split(",") if v.strip())
@@ -97,7 +108,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--models", type=_csv_choice(MODELS), default=MODELS, help="relu,fap (default both)"
     )
     p.add_argument("--methods", type=_csv_choice(METHODS), default=METHODS, help=",".join(METHODS))
-    p.add_argument("--repeats", type=int, default=3, help="timed calls per cell (median reported)")
+    p.add_argument(
+        "--repeats", type=_positive_int, default=3, help="timed calls per cell (median reported)"
+    )
+    p.add_argument(
+        "--rounds",
+        type=_positive_int,
+        default=1,
+        help="run the whole list this many times, methods alternating; each row reports "
+        "the round with the median time (robust ratios on a shared machine)",
+    )
     p.add_argument(
         "--cell-timeout", type=float, default=300.0, help="seconds per (cell, method) subprocess"
     )
@@ -167,6 +187,63 @@ def _skip_reason(
     return None
 
 
+def _measure(args, cell: Cell, method: str, roof: dict, mem_bytes, quiet: dict) -> dict:
+    """One (cell, model, method) row: measured in a child, or skipped with the reason."""
+    flops = useful_flops(cell)
+    row = {
+        **{k: getattr(cell, k) for k in ("model", "n", "width", "depth", "in_dim")},
+        "method": method,
+        "flops": flops,
+        "roofline_gflops": roof["gflops"],
+    }
+    reason = _skip_reason(method, cell, roof["gflops"], mem_bytes, args.repeats, args.cell_timeout)
+    if reason:
+        row["status"] = reason
+        return row
+    job = {
+        "kind": "cell",
+        "method": method,
+        "cell": dataclasses.asdict(cell),
+        "repeats": args.repeats,
+        "quiet": quiet,
+        "precision": args.precision,
+    }
+    status, res = _child(job, args.cell_timeout)
+    row["status"] = status
+    row.update({k: v for k, v in res.items() if k != "times"})
+    if status == "ok":
+        row["gflops"] = flops / res["time_s"] / 1e9
+        row["roofline_frac"] = row["gflops"] / roof["gflops"]
+    return row
+
+
+def _print_row(tag: str, row: dict, units: str) -> None:
+    if row["status"] != "ok":
+        print(f"{tag} {row['status']}", flush=True)
+        return
+    mb = row.get("peak_bytes")
+    busy = (row.get("contention_cores") or 0) > 0.3
+    print(
+        f"{tag} {row['time_s']:8.3f} s  {_fmt_rate(row['gflops'], units):>16s} "
+        f"({100 * row['roofline_frac']:.0f}% of matmul)  peak "
+        f"{'-' if mb is None else f'{mb / 2**20:.0f} MiB'}  compile {row['compile_s']:.1f} s"
+        + (f"  [others used {row['contention_cores']:.1f} cores]" if busy else ""),
+        flush=True,
+    )
+
+
+def median_round(rounds: list[dict]) -> dict:
+    """Of the rows of one (cell, model, method) over rounds, the one with the median time
+    (the lower median for an even count), with ``rounds`` and every round's time added."""
+    ok = sorted((r for r in rounds if r["status"] == "ok"), key=lambda r: r["time_s"])
+    if not ok:
+        return rounds[0]
+    row = dict(ok[(len(ok) - 1) // 2])
+    row["rounds"] = len(ok)
+    row["time_s_rounds"] = " ".join(f"{r['time_s']:.4f}" for r in rounds if r["status"] == "ok")
+    return row
+
+
 def _roofline(args, quiet: dict) -> dict | None:
     """The matmul roofline, measured in a child; None (and a message) if it failed."""
     job = {"kind": "roofline", "matmul_n": args.matmul_n, "repeats": max(5, args.repeats)}
@@ -219,61 +296,20 @@ def main(argv: list[str] | None = None) -> int:
         methods = [m for m in methods if m == "ntkfix"]
         info["not run"] = f"{', '.join(dropped)}: {nt_reason}"
         print(f"not run: {info['not run']}")
-    rows = []
     grid = cells_of(args)
     t_start = time.perf_counter()
-    for (n, width, depth), model in itertools.product(grid, args.models):
-        cell = Cell(n=n, width=width, depth=depth, model=model)
-        flops = useful_flops(cell)
-        for method in methods:
-            row = {
-                "model": model,
-                "n": n,
-                "width": width,
-                "depth": depth,
-                "in_dim": cell.in_dim,
-                "method": method,
-                "flops": flops,
-                "roofline_gflops": roof["gflops"],
-            }
-            reason = _skip_reason(
-                method, cell, roof["gflops"], mem_bytes, args.repeats, args.cell_timeout
-            )
-            if reason:
-                row["status"] = reason
-            else:
-                job = {
-                    "kind": "cell",
-                    "method": method,
-                    "cell": dataclasses.asdict(cell),
-                    "repeats": args.repeats,
-                    "quiet": quiet,
-                    "precision": args.precision,
-                }
-                status, res = _child(job, args.cell_timeout)
-                row["status"] = status
-                row.update({k: v for k, v in res.items() if k != "times"})
-                if status == "ok":
-                    row["gflops"] = flops / res["time_s"] / 1e9
-                    row["roofline_frac"] = row["gflops"] / roof["gflops"]
-            rows.append(row)
-            tag = f"{model} n={n} width={width} depth={depth} {method:7s}"
-            if row["status"] == "ok":
-                mb = row.get("peak_bytes")
-                print(
-                    f"{tag} {row['time_s']:8.3f} s  {_fmt_rate(row['gflops'], args.units):>16s} "
-                    f"({100 * row['roofline_frac']:.0f}% of matmul)  peak "
-                    f"{'-' if mb is None else f'{mb / 2**20:.0f} MiB'}  "
-                    f"compile {row['compile_s']:.1f} s"
-                    + (
-                        f"  [others used {row['contention_cores']:.1f} cores]"
-                        if (row.get("contention_cores") or 0) > 0.3
-                        else ""
-                    ),
-                    flush=True,
-                )
-            else:
-                print(f"{tag} {row['status']}", flush=True)
+    runs: dict[tuple, list[dict]] = {}
+    for rnd in range(args.rounds):
+        for (n, width, depth), model in itertools.product(grid, args.models):
+            cell = Cell(n=n, width=width, depth=depth, model=model)
+            for method in methods:
+                row = _measure(args, cell, method, roof, mem_bytes, quiet)
+                runs.setdefault((n, width, depth, model, method), []).append(row)
+                tag = f"{model} n={n} width={width} depth={depth} {method:7s}"
+                if args.rounds > 1:
+                    tag = f"[round {rnd + 1}/{args.rounds}] {tag}"
+                _print_row(tag, row, args.units)
+    rows = [median_round(r) for r in runs.values()]
     again = _roofline(args, quiet)  # once more at the end: the better of the two counts
     if again is not None and again["gflops"] > roof["gflops"]:
         roof = again

@@ -43,12 +43,13 @@ def test_harness_end_to_end(tmp_path, capsys):
     out = tmp_path / "bench"
     argv = ["--n", "32", "--width", "32", "--depth", "1", "--models", "relu", "--repeats", "1"]
     argv += ["--methods", "ntkfix,nt_sd", "--matmul-n", "256", "--quiet-wait", "0"]
-    assert run.main(argv + ["--out", str(out)]) == 0
+    assert run.main(argv + ["--rounds", "2", "--out", str(out)]) == 0
     with open(out / "results.csv") as f:
         rows = {r["method"]: r for r in csv.DictReader(f)}
     assert list(rows) == (["ntkfix", "nt_sd"] if _nt.available() else ["ntkfix"])
     for r in rows.values():
         assert r["status"] == "ok" and float(r["time_s"]) > 0 and float(r["gflops"]) > 0
+        assert r["rounds"] == "2" and len(r["time_s_rounds"].split()) == 2
     if _nt.available():
         assert float(rows["nt_sd"]["rel_diff"]) < 1e-4 and float(rows["nt_sd"]["time_ratio"]) > 0
     summary = (out / "summary.md").read_text()
@@ -67,7 +68,16 @@ def test_methods_compute_the_same_kernel(model):
         np.testing.assert_allclose(np.asarray(theirs()), K, rtol=2e-4, atol=1e-5)
 
 
-@pytest.mark.parametrize("bad", [["--n", "0"], ["--methods", "nope"], ["--models", "tanh"]])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        ["--n", "0"],
+        ["--methods", "nope"],
+        ["--models", "tanh"],
+        ["--rounds", "0"],
+        ["--repeats", "1,2"],
+    ],
+)
 def test_bad_arguments_exit_2(bad):
     with pytest.raises(SystemExit) as e:
         run.main(bad)
@@ -116,3 +126,13 @@ def test_resume_script_kills_then_resumes(tmp_path, capsys, monkeypatch):
     out = capsys.readouterr().out
     assert "with 0 tiles recorded" in out and "max |K - K^T| 0.0e+00" in out
     assert not path.exists()
+
+
+def test_median_round_picks_the_median_time():
+    rows = [
+        {"status": "ok", "time_s": t, "peak_bytes": b} for t, b in ((0.3, 3), (0.1, 1), (0.2, 2))
+    ] + [{"status": "failed: x"}]
+    row = run.median_round(rows)
+    assert row["time_s"] == 0.2 and row["peak_bytes"] == 2 and row["rounds"] == 3
+    assert row["time_s_rounds"] == "0.3000 0.1000 0.2000"
+    assert run.median_round([{"status": "skipped: big"}])["status"] == "skipped: big"
