@@ -25,7 +25,13 @@ def kernel_distance_section(df: pd.DataFrame, out: Path) -> Section:
     slopes = []
     for depth, g in summ.groupby("depth"):
         slope, _ = loglog_fit(g["width"], g["dist_fro_mean"])
-        slopes.append({"depth": depth, "slope_fro": slope, "widths": f"{g['width'].min()}..{g['width'].max()}"})
+        slopes.append(
+            {
+                "depth": depth,
+                "slope_fro": slope,
+                "widths": f"{g['width'].min()}..{g['width'].max()}",
+            }
+        )
     slopes = pd.DataFrame(slopes)
     write_table(slopes, out / "tables" / "kernel_distance_slope")
     figs = out / "figures"
@@ -34,16 +40,23 @@ def kernel_distance_section(df: pd.DataFrame, out: Path) -> Section:
     # a snapshot of the kernels themselves: small n, narrowest and widest width
     cell = df.iloc[0]
     n_show = min(int(cell["n"]), 64)
-    x = ntkfix.data.sphere(jax.random.PRNGKey(int(cell["data_seed"])), int(cell["n"]), int(cell["d"]))[:n_show]
+    x = ntkfix.data.sphere(
+        jax.random.PRNGKey(int(cell["data_seed"])), int(cell["n"]), int(cell["d"])
+    )[:n_show]
     kernels, eigs = {}, {}
     depth = int(cell["depth"])
     for width in (int(df["width"].min()), int(df["width"].max())):
         spec = ntkfix.MLP(int(cell["d"]), width, depth)
         k = ntkfix.empirical_ntk(spec, spec.init(jax.random.PRNGKey(0)), x)
-        kernels[f"empirical, m={width}"], eigs[f"empirical, m={width}"] = k, ntkfix.spectrum(k).eigenvalues
+        kernels[f"empirical, m={width}"], eigs[f"empirical, m={width}"] = (
+            k,
+            ntkfix.spectrum(k).eigenvalues,
+        )
     k_inf = ntkfix.infinite_ntk(ntkfix.MLP(int(cell["d"]), 1, depth), x)
     kernels["infinite"], eigs["infinite"] = k_inf, ntkfix.spectrum(k_inf).eigenvalues
-    plots.kernel_heatmaps(kernels, path=figs / "kernel_heatmaps", title=f"NTK on {n_show} points, depth {depth}")
+    plots.kernel_heatmaps(
+        kernels, path=figs / "kernel_heatmaps", title=f"NTK on {n_show} points, depth {depth}"
+    )
     plots.spectra(eigs, path=figs / "kernel_spectra", title=f"NTK spectra, depth {depth}")
     paths += [figs / "kernel_heatmaps.png", figs / "kernel_spectra.png"]
     s = ", ".join(f"depth {r.depth}: {r.slope_fro:.3f}" for r in slopes.itertuples())
@@ -52,7 +65,9 @@ def kernel_distance_section(df: pd.DataFrame, out: Path) -> Section:
         "at initialization (ReLU = FAP there) and the infinite-width NTK, mean ± std over seeds. "
         f"Fitted log-log slope vs width: {s} (theory: -1/2)."
     )
-    return Section("Finite vs infinite NTK", text, {"distance by width": table, "fitted slope": slopes}, paths)
+    return Section(
+        "Finite vs infinite NTK", text, {"distance by width": table, "fitted slope": slopes}, paths
+    )
 
 
 # ---- generalization (analysis.experiments.generalization) ----------------------------
@@ -189,9 +204,9 @@ def dynamics_section(df: pd.DataFrame, out: Path) -> Section:
         .groupby("model")["r"]
         .median()
     )
-    drift_lower = float(
-        (paired["ntk_drift_final_fap_lower"] * paired["pairs"]).sum() / paired["pairs"].sum()
-    )
+    pairs = paired["ntk_drift_final_pairs"]
+    lower = paired["ntk_drift_final_fap_lower"].fillna(0)
+    drift_lower = float((lower * pairs).sum() / pairs.sum()) if pairs.sum() else float("nan")
     cell = df.iloc[0]
     n_div = int(df["diverged"].astype(bool).sum())
     text = (

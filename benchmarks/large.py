@@ -32,17 +32,30 @@ class _Sampler(threading.Thread):
 
     def run(self) -> None:
         while not self._halt.is_set():
-            with open("/proc/self/status") as f:
-                for line in f:
-                    key = line.split(":")[0]
-                    if key in self.peak:
-                        self.peak[key] = max(self.peak[key], int(line.split()[1]) * 1024)
+            for key in self.keys:
+                self.peak[key] = max(self.peak[key], (machine._status_kb(key) or 0) * 1024)
             time.sleep(self.every)
 
     def stop(self) -> dict:
         self._halt.set()
         self.join()
         return self.peak
+
+
+def spot_check(K, spec, params, x, size: int, seed: int) -> tuple[float, float]:
+    """(max relative error against ``ntkfix.empirical_ntk``, max |K - K^T|) on a random
+    ``size`` x ``size`` sample of the (n, n) on-disk kernel ``K`` (size capped at n)."""
+    import numpy as np
+
+    import ntkfix
+
+    n = K.shape[0]
+    rng = np.random.default_rng(seed)
+    r, c = (rng.choice(n, min(size, n), replace=False) for _ in range(2))
+    ref = np.asarray(ntkfix.empirical_ntk(spec, params, x[r], x[c]))
+    block = np.asarray(K[r][:, c])
+    err = float(np.max(np.abs(block - ref)) / np.max(np.abs(ref)))
+    return err, float(np.max(np.abs(block - K[c][:, r].T)))
 
 
 def problem(n: int, width: int, depth: int):
@@ -70,7 +83,6 @@ def main(argv=None) -> int:
     p.add_argument("--extrapolate", type=int, default=None, help="also scale the time to this n")
     args = p.parse_args(argv)
 
-    import numpy as np
 
     import ntkfix
     from ntkfix._ntk import ntk_flops
@@ -96,10 +108,7 @@ def main(argv=None) -> int:
     others = load.stop()
     peak = sampler.stop()
     flops = ntk_flops(spec, args.n)
-    rng = np.random.default_rng(0)
-    rows, cols = rng.choice(args.n, 200, replace=False), rng.choice(args.n, 200, replace=False)
-    ref = np.asarray(ntkfix.empirical_ntk(spec, params, x[rows], x[cols]))
-    err = float(np.max(np.abs(K[rows][:, cols] - ref)) / np.max(np.abs(ref)))
+    err, _ = spot_check(K, spec, params, x, 200, seed=0)
     size = os.path.getsize(path)
     print(
         f"wall {wall:.1f} s ({wall / 60:.1f} min), {flops / wall / 1e9:.1f} GFLOP/s "

@@ -209,7 +209,7 @@ def write(
         "",
         markdown_table(rows),
         "",
-        *(["## Notes", "", *notes(rows), ""] if notes(rows) else []),
+        *(["## Notes", "", *listed, ""] if (listed := notes(rows)) else []),
         "![benchmark](bench.png)" if png else "(no plot: matplotlib is not installed)",
     ]
     md = out / "summary.md"

@@ -51,8 +51,9 @@ def main(argv=None) -> int:
         child.send_signal(signal.SIGKILL)
         child.wait()
     killed = time.perf_counter() - t0
-    lines = side.read_text().splitlines()[1:] if side.exists() else []  # after the header
-    done = sum(1 for line in lines if len(line.split()) == 2)  # not a torn last line
+    # records after the header, as ntkfix._large._read_sidecar counts them (not a torn line)
+    lines = side.read_text().splitlines()[1:] if side.exists() else []
+    done = sum(1 for line in lines if len(line.split()) == 2)
     print(f"killed (SIGKILL) after {killed:.1f} s with {done} tiles recorded", flush=True)
     t1 = time.perf_counter()
     subprocess.run(cmd, check=True)
@@ -61,16 +62,11 @@ def main(argv=None) -> int:
 
     import numpy as np
 
-    import ntkfix
-    from benchmarks.large import problem
+    from benchmarks.large import problem, spot_check
 
     spec, params, x = problem(args.n, args.width, args.depth)
     K = np.load(path, mmap_mode="r")
-    rng = np.random.default_rng(1)
-    r, c = (rng.choice(args.n, min(args.sample, args.n), replace=False) for _ in range(2))
-    ref = np.asarray(ntkfix.empirical_ntk(spec, params, x[r], x[c]))
-    err = float(np.max(np.abs(K[r][:, c] - ref)) / np.max(np.abs(ref)))
-    asym = float(np.max(np.abs(K[r][:, c] - K[c][:, r].T)))
+    err, asym = spot_check(K, spec, params, x, args.sample, seed=1)
     print(
         f"{args.sample}^2 sample: max rel err vs empirical_ntk {err:.1e}, max |K - K^T| {asym:.1e}"
     )

@@ -32,7 +32,6 @@ from benchmarks.cell import MARK
 from benchmarks.methods import METHODS, MODELS, Cell, estimate, useful_flops
 
 ROOT = Path(__file__).resolve().parents[1]
-TARGET = (2048, 2048, 3)
 
 
 def _product(ns, widths, depths):
@@ -69,6 +68,16 @@ def _positive_int(text: str) -> int:
         value = 0
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected one integer >= 1, got {text!r}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0:  # also NaN
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
     return value
 
 
@@ -119,9 +128,14 @@ def build_parser() -> argparse.ArgumentParser:
         "the round with the median time (robust ratios on a shared machine)",
     )
     p.add_argument(
-        "--cell-timeout", type=float, default=300.0, help="seconds per (cell, method) subprocess"
+        "--cell-timeout",
+        type=_positive_float,
+        default=300.0,
+        help="seconds per (cell, method) subprocess",
     )
-    p.add_argument("--matmul-n", type=int, default=4096, help="size of the roofline matmul")
+    p.add_argument(
+        "--matmul-n", type=_positive_int, default=4096, help="size of the roofline matmul"
+    )
     p.add_argument(
         "--precision", default=None, help="jax_default_matmul_precision for all children"
     )

@@ -288,6 +288,8 @@ def sharded_kernel(runner: TileRunner, n1: int, n2: int, block: int) -> jax.Arra
 
     devs = runner.devices
     slabs = sharded_slabs(runner, n1, n2, block)
+    if not slabs:
+        raise ValueError(f"sharded=True: none of devices={devs} belongs to this process")
     sharding = NamedSharding(Mesh(np.array(devs), ("rows",)), PartitionSpec("rows"))
     first = next(iter(slabs.values()))
     shape = (n1, n2) + first.shape[2:]

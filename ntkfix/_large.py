@@ -45,7 +45,13 @@ import numpy as np
 from ntkfix._blocks import TileRunner, default_block, plan
 from ntkfix._nets import Model, Params, check_model
 from ntkfix._ntk import check_block, feature_bytes, features_jit, tile_jit
-from ntkfix._validate import check_inputs, is_concrete, normalize_layers
+from ntkfix._validate import (
+    check_bool,
+    check_inputs,
+    check_nonneg_float,
+    is_concrete,
+    normalize_layers,
+)
 
 MEMORY_FRACTION = 0.8  # of MemAvailable that a run may plan to use
 SYNC_SECONDS = 60.0  # data and records are synced to disk at least this often
@@ -169,6 +175,17 @@ def _check_resources(
     )
 
 
+def _check_part(part: Any) -> tuple[int, int]:
+    """``part`` as (index, count) with 0 <= index < count; None -> (0, 1)."""
+    if part is None:
+        return 0, 1
+    ok = isinstance(part, (tuple, list)) and len(part) == 2
+    ints = ok and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in part)
+    if not (ints and 0 <= part[0] < part[1]):
+        raise ValueError(f"part must be (index, count) with 0 <= index < count, got {part!r}")
+    return int(part[0]), int(part[1])
+
+
 def _sync(mm: np.memmap, rec) -> None:
     """Kernel data, then the records of finished tiles, to disk (in that order)."""
     mm.flush()
@@ -214,15 +231,16 @@ def _open_memmap(path: Path, shape, dtype, create: bool, wait_s: float = 600.0):
     while True:  # another part may be creating it
         try:
             mm = np.lib.format.open_memmap(path, mode="r+")
-            if mm.shape != shape or mm.dtype != dtype:
-                raise ValueError(
-                    f"{path} holds a {mm.dtype} array of shape {mm.shape}, expected {dtype} {shape}"
-                )
-            return mm
-        except (OSError, EOFError) as e:
+        except (OSError, EOFError, ValueError) as e:  # ValueError: header still being written
             if time.perf_counter() > deadline:
                 raise FileNotFoundError(f"{path} did not become readable: {e}") from e
             time.sleep(1.0)
+            continue
+        if mm.shape != shape or mm.dtype != dtype:
+            raise ValueError(
+                f"{path} holds a {mm.dtype} array of shape {mm.shape}, expected {dtype} {shape}"
+            )
+        return mm
 
 
 def empirical_ntk_to_disk(
@@ -278,12 +296,16 @@ def empirical_ntk_to_disk(
         block = DISK_BLOCK if n >= 4 * DISK_BLOCK else default_block(spec, n)
     else:
         block = check_block(block_size)
-    index, count = (0, 1) if part is None else tuple(part)
-    if not (isinstance(index, int) and isinstance(count, int) and 0 <= index < count):
-        raise ValueError(f"part must be (index, count) with 0 <= index < count, got {part!r}")
+    index, count = _check_part(part)
+    max_seconds = check_nonneg_float(max_seconds, "max_seconds", allow_none=True)
+    durable = check_bool(durable, "durable")
+    if on_tile is not None and not callable(on_tile):
+        raise TypeError(f"on_tile must be None or a callable (done, total), got {on_tile!r}")
     path = Path(path)
     if not path.parent.is_dir():
         raise FileNotFoundError(f"folder {path.parent} does not exist")
+    if path.is_dir():
+        raise IsADirectoryError(f"path {path} is a folder: give the .npy file to write")
     side = path.with_name(
         path.name + (".progress" if count == 1 else f".part{index}of{count}.progress")
     )
@@ -335,11 +357,13 @@ def empirical_ntk_to_disk(
                 mm[tile.r0 : tile.r1, tile.c0 : tile.c1] = a
                 if not tile.diag:
                     mm[tile.c0 : tile.c1, tile.r0 : tile.r1] = a.T
-                if durable:
+                if durable:  # the data, then its record, each on disk before going on
                     mm.flush()
                 rec.write(f"{tile.i} {tile.j}\n")
                 rec.flush()
-                if durable or time.perf_counter() - synced > SYNC_SECONDS:
+                if durable:
+                    os.fsync(rec.fileno())
+                elif time.perf_counter() - synced > SYNC_SECONDS:
                     _sync(mm, rec)
                     synced = time.perf_counter()
                 bar.update()

@@ -33,7 +33,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ntkfix._nets import Model, Params, check_model
-from ntkfix._validate import check_inputs, normalize_layers
+from ntkfix._validate import check_bool, check_inputs, normalize_layers
 
 
 class Gated(NamedTuple):
@@ -316,7 +316,7 @@ def empirical_ntk(
     n2 = n1 if x2 is None else x2.shape[0]
     block = default_block(spec, max(n1, n2)) if block_size is None else check_block(block_size)
     runner = TileRunner(model, params, x1, x2, layers, bool(trace), devices=devices)
-    if not sharded:
+    if not check_bool(sharded, "sharded"):
         return tiled_kernel(runner, n1, n2, block)
     if runner.tracing:
         raise ValueError(

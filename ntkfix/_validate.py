@@ -29,10 +29,19 @@ def check_positive_int(value: Any, name: str) -> int:
     return int(value)
 
 
+def check_bool(value: Any, name: str) -> bool:
+    """``value`` if it is a bool (numpy's included), else a TypeError naming ``name``."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r} ({type(value).__name__})")
+    return bool(value)
+
+
 def check_choice(value: Any, name: str, choices: Sequence[str]) -> str:
     """``value`` if it is one of ``choices``, else a ValueError listing them."""
     if value not in choices:
-        raise ValueError(f"unknown {name} {value!r}; expected one of {', '.join(map(repr, choices))}")
+        raise ValueError(
+            f"unknown {name} {value!r}; expected one of {', '.join(map(repr, choices))}"
+        )
     return value
 
 
@@ -101,14 +110,18 @@ def check_inputs(x: Any, name: str, in_dim: int | None = None) -> jax.Array:
     return arr
 
 
-def check_square_kernel(K: Any, name: str, *, symmetric: bool = False, rtol: float = 1e-5) -> jax.Array:
+def check_square_kernel(
+    K: Any, name: str, *, symmetric: bool = False, rtol: float = 1e-5
+) -> jax.Array:
     """A finite (n, n) kernel matrix; with ``symmetric`` also K == K^T to ``rtol``.
 
     A floating numpy array is checked (and returned) as it is, keeping float64 precision.
     """
     arr = K if isinstance(K, np.ndarray) and K.dtype.kind == "f" else as_float_array(K, name)
     if arr.ndim != 2 or arr.shape[0] != arr.shape[1]:
-        raise ValueError(f"{name} must be a square (n, n) kernel matrix, got shape {tuple(arr.shape)}")
+        raise ValueError(
+            f"{name} must be a square (n, n) kernel matrix, got shape {tuple(arr.shape)}"
+        )
     check_finite(arr, name)
     if symmetric and is_concrete(arr):
         a = np.asarray(arr)
@@ -153,7 +166,9 @@ def normalize_layers(layers: Any, n_layers: int, name: str = "trainable") -> tup
     try:
         items = list(items)
     except TypeError:
-        raise TypeError(f"{name} must be None, a layer index or a sequence of indices, got {layers!r}") from None
+        raise TypeError(
+            f"{name} must be None, a layer index or a sequence of indices, got {layers!r}"
+        ) from None
     for i in items:
         if isinstance(i, bool) or not isinstance(i, (int, np.integer)):
             raise TypeError(f"{name} entries must be integers, got {i!r}")

@@ -76,6 +76,8 @@ def test_methods_compute_the_same_kernel(model):
         ["--models", "tanh"],
         ["--rounds", "0"],
         ["--repeats", "1,2"],
+        ["--matmul-n", "0"],
+        ["--cell-timeout", "-1"],
     ],
 )
 def test_bad_arguments_exit_2(bad):

@@ -247,6 +247,25 @@ def test_threshold_summary_on_a_table_with_known_answer():
     exps2 = threshold.exponents(threshold.thresholds(two))
     assert list(exps2.columns[:2]) == ["model", "depth"] and len(exps2) == 2 * len(exps)
     np.testing.assert_allclose(exps2["exponent"], np.repeat(exps["exponent"].to_numpy(), 2))
+    # so does any other grid knob (lr), each group with its own target fraction
+    lr = pd.concat([df.assign(lr=0.0), df.assign(lr=1.0, target_fraction=0.3)])
+    by_lr = threshold.thresholds(lr).set_index(["model", "lr", "n"])["threshold_width"]
+    assert by_lr.loc[("relu", 0.0, 64)] == 128 and by_lr.loc[("relu", 1.0, 64)] == 2
+
+
+def test_fap_vs_relu_counts_pairs_per_metric():
+    base = dict(depth=1, width=8, diverged=False, loss_final=1.0)
+    rows = [
+        {**base, "seed": 0, "model": "fap", "ntk_drift_final": 0.1},
+        {**base, "seed": 0, "model": "relu", "ntk_drift_final": 0.2},
+        {**base, "seed": 1, "model": "fap", "ntk_drift_final": np.nan},
+        {**base, "seed": 1, "model": "relu", "ntk_drift_final": 0.3},
+    ]
+    out = dynamics.fap_vs_relu(pd.DataFrame(rows), metrics=("ntk_drift_final", "loss_final"))
+    assert out["ntk_drift_final_pairs"].tolist() == [1] and out["loss_final_pairs"].tolist() == [2]
+    assert out["ntk_drift_final_fap_lower"].tolist() == [1.0]
+    only_fap = dynamics.fap_vs_relu(pd.DataFrame(rows[::2]), metrics=("ntk_drift_final",))
+    assert only_fap["ntk_drift_final_pairs"].tolist() == [0]
 
 
 # ---- conversion ---------------------------------------------------------------------------------
@@ -377,6 +396,7 @@ def test_full_dynamics_config_is_the_issue_grid():
             "'dtypes' entries must be in 'float32', 'float64'",
         ),
         ("conversion", "[params]\ndtypes = []", "'dtypes' must be a non-empty list"),
+        ("conversion", "[grid]\ndtypes = [['float32'], ['float64']]", "put it in \\[params\\]"),
         ("conversion", "[params]\nW_std = 0.0", "'W_std' must be > 0"),
     ],
 )

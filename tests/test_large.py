@@ -80,7 +80,8 @@ def test_torn_record_line_is_ignored_and_trainable_subsets_work(tmp_path):
 def test_parts_fill_one_file(tmp_path):
     path = tmp_path / "K.npy"
     for i in range(3):
-        empirical_ntk_to_disk(SPEC, P0, X, path, block_size=8, part=(i, 3), progress=False)
+        part = (np.int64(i), 3)  # numpy integers accepted
+        empirical_ntk_to_disk(SPEC, P0, X, path, block_size=8, part=part, progress=False)
     assert len(list(tmp_path.glob("K.npy.part*of3.progress"))) == 3
     np.testing.assert_array_equal(
         np.load(path), np.asarray(ntkfix.empirical_ntk(SPEC, P0, X, block_size=8))
@@ -101,8 +102,21 @@ def test_other_inputs_and_unknown_files_are_refused(tmp_path):
     np.save(other, np.zeros(3))
     with pytest.raises(FileExistsError, match="has no progress file"):
         empirical_ntk_to_disk(SPEC, P0, X, other, progress=False)
-    with pytest.raises(ValueError, match="part must be"):
-        empirical_ntk_to_disk(SPEC, P0, X, tmp_path / "p.npy", part=(2, 2), progress=False)
+    bad = [
+        (dict(part=(2, 2)), ValueError, "part must be"),
+        (dict(part=3), ValueError, "part must be"),
+        (dict(part=(0, 1, 2)), ValueError, "part must be"),
+        (dict(max_seconds=-1.0), ValueError, "max_seconds"),
+        (dict(max_seconds=float("nan")), ValueError, "max_seconds"),
+        (dict(durable="no"), TypeError, "durable must be True or False"),
+        (dict(on_tile=5), TypeError, "on_tile must be None or a callable"),
+    ]
+    for kw, exc, msg in bad:
+        with pytest.raises(exc, match=msg):
+            empirical_ntk_to_disk(SPEC, P0, X, tmp_path / "p.npy", progress=False, **kw)
+    assert not (tmp_path / "p.npy").exists()
+    with pytest.raises(IsADirectoryError, match="is a folder"):
+        empirical_ntk_to_disk(SPEC, P0, X, tmp_path, progress=False)
 
 
 def test_refused_when_disk_memory_or_time_are_short(tmp_path, monkeypatch):

@@ -19,6 +19,17 @@ from ntkfix._blocks import resolve_devices
 
 ROOT = Path(__file__).resolve().parents[1]
 
+
+def cpu_devices_env(count: int) -> dict:
+    """The environment of a child python that sees ``count`` CPU devices and this checkout."""
+    env = dict(os.environ)
+    flag = f"--xla_force_host_platform_device_count={count}"
+    env["XLA_FLAGS"] = f"{env.get('XLA_FLAGS', '')} {flag}".strip()
+    env["JAX_PLATFORMS"] = "cpu"
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT)] + [v for v in [env.get("PYTHONPATH")] if v])
+    return env
+
+
 SCRIPT = textwrap.dedent(
     """
     import sys, tempfile, os
@@ -82,17 +93,11 @@ SCRIPT = textwrap.dedent(
 
 
 def test_four_devices_give_the_one_device_kernel():
-    env = dict(os.environ)
-    env["XLA_FLAGS"] = (
-        env.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=4"
-    ).strip()
-    env["JAX_PLATFORMS"] = "cpu"
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT)] + [v for v in [env.get("PYTHONPATH")] if v])
     proc = subprocess.run(
         [sys.executable, "-c", SCRIPT],
         capture_output=True,
         text=True,
-        env=env,
+        env=cpu_devices_env(4),
         cwd=ROOT,
         timeout=300,
     )
@@ -126,6 +131,8 @@ def test_sharded_on_one_device_and_refused_under_jit():
     np.testing.assert_array_equal(
         np.asarray(K), np.asarray(ntkfix.empirical_ntk(spec, p, x, block_size=4))
     )
+    with pytest.raises(TypeError, match="sharded must be True or False"):
+        ntkfix.empirical_ntk(spec, p, x, sharded="no")
     with pytest.raises(ValueError, match="sharded=True .* cannot run inside"):
         jax.jit(lambda q: ntkfix.empirical_ntk(spec, q, x, sharded=True))(p)
 
@@ -170,10 +177,7 @@ def test_two_processes_with_jax_distributed():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = str(s.getsockname()[1])
-    env = dict(os.environ)
-    env["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2"
-    env["JAX_PLATFORMS"] = "cpu"
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT)] + [v for v in [env.get("PYTHONPATH")] if v])
+    env = cpu_devices_env(2)
     procs = [
         subprocess.Popen(
             [sys.executable, "-c", MULTIHOST, str(i), port],

@@ -315,8 +315,8 @@ def check_choices(cfg: Config, exp: str, key: str, choices) -> None:
 
 def check_list(cfg: Config, exp: str, key: str, choices) -> None:
     """A list-valued knob (inside each cell): non-empty, no duplicates, entries in ``choices``."""
-    values = cfg.params[key]
     require(key not in cfg.grid, f"{exp}: '{key}' is a list inside each cell, put it in [params]")
+    values = cfg.params[key]
     require(values != [], f"{exp}: '{key}' must be a non-empty list")
     bad = [v for v in values if v not in choices]
     require(

@@ -169,8 +169,8 @@ def fap_vs_relu(
     """FAP against ReLU from the same theta_0, paired by (depth, width, seed).
 
     Per ``by`` group: ``<metric>_ratio`` = median over pairs of FAP / ReLU, and
-    ``<metric>_fap_lower`` = share of pairs where FAP's value is the smaller; ``pairs``
-    counts the pairs with both runs finite.
+    ``<metric>_fap_lower`` = share of pairs where FAP's value is the smaller;
+    ``<metric>_pairs`` counts the pairs with both runs of that metric finite.
     """
     keys = ["depth", "width", "seed"]
     ok = df[~df["diverged"].astype(bool)]
@@ -181,12 +181,13 @@ def fap_vs_relu(
         for m in metrics:
             if (m, "fap") not in g or (m, "relu") not in g:
                 row[f"{m}_ratio"] = row[f"{m}_fap_lower"] = np.nan
+                row[f"{m}_pairs"] = 0
                 continue
             pair = g[[(m, "fap"), (m, "relu")]].dropna()
             fap, relu = pair[(m, "fap")].to_numpy(), pair[(m, "relu")].to_numpy()
             row[f"{m}_ratio"] = float(np.median(fap / relu)) if len(pair) else np.nan
             row[f"{m}_fap_lower"] = float(np.mean(fap < relu)) if len(pair) else np.nan
-            row["pairs"] = len(pair)
+            row[f"{m}_pairs"] = len(pair)
         rows.append(row)
     return pd.DataFrame(rows)
 

@@ -103,7 +103,7 @@ def _target(df: pd.DataFrame, target: float | None) -> float:
 
 
 # Knobs that, when they vary in a table, split the threshold analysis (besides the model).
-SPLIT_BY = ("depth", "d", "eps", "steps", "trainable", "b_std")
+SPLIT_BY = tuple(k for k in SCHEMA if k not in ("n", "width", "model", "seeds"))
 
 
 def groups(df: pd.DataFrame) -> tuple[str, ...]:
@@ -115,20 +115,19 @@ def thresholds(df: pd.DataFrame, target: float | None = None, by=None) -> pd.Dat
     """Per (``by``..., n): the smallest grid width with frac_reached >= target.
 
     ``by`` defaults to ``groups(df)`` (the model, and any other knob that varies).
-    ``target`` defaults to the table's ``target_fraction`` (else 0.9). Columns: the
+    ``target`` defaults to each group's ``target_fraction`` (else 0.9). Columns: the
     ``by`` keys, n, threshold_width (NaN if no width passes), censored ("" inside
     the grid, "below" when the smallest grid width already passes, so the threshold
     is at most that, "above" when none passes), monotone (every wider grid width
     passes too), widths (the grid), frac_at_widest.
     """
-    target = _target(df, target)
     by = groups(df) if by is None else tuple(by)
     keys = [*by, "n"]
     rows = []
     for key, g in df.groupby(keys, sort=True):
         g = g.sort_values("width")
         widths, frac = g["width"].to_numpy(), g["frac_reached"].to_numpy()
-        ok = frac >= target
+        ok = frac >= _target(g, target)
         if ok.any():
             first = int(np.argmax(ok))
             thr, censored, monotone = (
