@@ -23,11 +23,14 @@ report: .venv/.synced
 report-quick: .venv/.synced
 	.venv/bin/ntkfix report --out $(OUT) --quick
 
+# The suite (tests/: tests/ntkfix the library, tests/analysis the application and notebooks,
+# tests/benchmarks the harness), then the docstring examples of the library.
 test: .venv/.synced
 	.venv/bin/python -m pytest
+	.venv/bin/python -m pytest -q -p no:cacheprovider --doctest-modules ntkfix
 
-# The library's tests (not the analysis application's, notebooks or benchmarks: they run
-# once, in `make test`) again on the newest jax and numpy PyPI serves (neural-tangents cannot
+# The library's tests (tests/ntkfix; the application's, notebooks and benchmarks run once,
+# in `make test`) again on the newest jax and numpy PyPI serves (neural-tangents cannot
 # import there: its tests skip with that reason).
 .venv-latest/.synced: $(UV) pyproject.toml
 	rm -rf .venv-latest
@@ -37,14 +40,11 @@ test: .venv/.synced
 	$(UV) pip install -q --no-config --python .venv-latest/bin/python --no-deps neural-tangents==0.6.5 frozendict
 	touch $@
 
-CORE_TESTS := --ignore=tests/test_generalization.py --ignore=tests/test_dynamics_experiments.py \
-	--ignore=tests/test_runner.py --ignore=tests/test_notebooks.py --ignore=tests/test_benchmarks.py \
-	--ignore=tests/test_executors.py
-
 test-latest: .venv-latest/.synced
 	.venv-latest/bin/python -c "import jax, numpy; print('newest env: jax', jax.__version__, 'numpy', numpy.__version__)"
-	.venv-latest/bin/python -m pytest -p no:cacheprovider $(CORE_TESTS)
+	.venv-latest/bin/python -m pytest -p no:cacheprovider tests/ntkfix
 
+# ruff's lint rules (pyproject.toml); CI requires it clean.
 lint: .venv/.synced
 	.venv/bin/ruff check ntkfix analysis tests benchmarks
 

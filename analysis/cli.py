@@ -1,7 +1,11 @@
 """Command line: ``ntkfix report | run | plot | kernel``.
 
 Mistakes in what the user passed (bad config, unreadable data, a folder holding
-another config's results) print one line on stderr and exit with code 2.
+another config's results) print one line on stderr and exit with code 2: the
+analysis' ``AnalysisError`` (``analysis.errors``) and the library's user errors
+(``ntkfix._core.errors.USER_ERRORS``). Any other exception is a bug and keeps its
+traceback; where user input meets a loader that raises ValueError & co. for a bad
+file, that call turns them into a ``UsageError``.
 """
 
 from __future__ import annotations
@@ -10,22 +14,21 @@ import argparse
 import sys
 from pathlib import Path
 
+from analysis.errors import AnalysisError, UsageError
+
 EXAMPLES = {
     "report": "examples:\n  ntkfix report --out results --quick\n  ntkfix report --out results",
     "run": "examples:\n  ntkfix run analysis/configs/kernel_distance_quick.toml --out results\n"
     "  ntkfix run kernel_distance --out results       (a shipped config by name)",
     "plot": "examples:\n  ntkfix plot results",
-    "kernel": "examples:\n  ntkfix kernel --data points.npz --width 1024 --depth 3 --out kernels.npz\n"
+    "kernel": "examples:\n"
+    "  ntkfix kernel --data points.npz --width 1024 --depth 3 --out kernels.npz\n"
     "  ntkfix kernel --data table.csv --label y --width 512",
 }
 
 
-class UsageError(Exception):
-    """A user mistake: reported as one line, exit code 2."""
-
-
 def _cmd_report(args) -> int:
-    from analysis.report import make_report
+    from analysis.report.suite import make_report
 
     md, page = make_report(args.out, quick=args.quick, progress=not args.quiet)
     print(f"wrote {md} and {page}")
@@ -64,15 +67,18 @@ def _cmd_run(args) -> int:
 def _cmd_plot(args) -> int:
     import pandas as pd
 
-    from analysis import report_sections  # noqa: F401
-    from analysis.report import SECTIONS
+    from analysis.report.sections import SECTIONS
 
     root = Path(args.results)
     found = sorted(p for p in root.glob("**/results.csv") if p.parent.name in SECTIONS)
     if not found:
         raise UsageError(f"no results.csv of a known experiment under {root}")
     for csv in found:
-        sec = SECTIONS[csv.parent.name](pd.read_csv(csv), root)
+        try:
+            df = pd.read_csv(csv)
+        except (ValueError, OSError) as e:  # unreadable or not a table
+            raise UsageError(f"cannot read {csv}: {e}") from e
+        sec = SECTIONS[csv.parent.name](df, root)
         for f in sec.figures:
             print(f"wrote {f}")
     return 0
@@ -89,51 +95,66 @@ def _cmd_kernel(args) -> int:
 def build_parser() -> argparse.ArgumentParser:
     import ntkfix
 
-    p = argparse.ArgumentParser(prog="ntkfix", description="Fixed-activation-pattern networks and their NTKs.")
+    p = argparse.ArgumentParser(
+        prog="ntkfix", description="Fixed-activation-pattern networks and their NTKs."
+    )
     p.add_argument("--version", action="version", version=f"ntkfix {ntkfix.__version__}")
     sub = p.add_subparsers(dest="command", required=True)
-    fmt = argparse.RawDescriptionHelpFormatter
 
-    r = sub.add_parser("report", help="run the default suite and write report.md/.html", epilog=EXAMPLES["report"], formatter_class=fmt)
+    def command(name: str, summary: str) -> argparse.ArgumentParser:
+        fmt = argparse.RawDescriptionHelpFormatter
+        return sub.add_parser(name, help=summary, epilog=EXAMPLES[name], formatter_class=fmt)
+
+    r = command("report", "run the default suite and write report.md/.html")
     r.add_argument("--out", default="results", help="output folder (default: results)")
     r.add_argument("--quick", action="store_true", help="small grids (seconds instead of minutes)")
     r.add_argument("--quiet", action="store_true", help="no progress output")
     r.set_defaults(fn=_cmd_report)
 
-    r = sub.add_parser("run", help="run one experiment from a TOML config", epilog=EXAMPLES["run"], formatter_class=fmt)
-    r.add_argument("config", help="path to a TOML config, or a shipped experiment name (NAME or NAME:quick)")
+    r = command("run", "run one experiment from a TOML config")
+    r.add_argument(
+        "config",
+        help="path to a TOML config, or a shipped experiment name (NAME or NAME:quick)",
+    )
     r.add_argument("--out", default="results", help="output folder (default: results)")
     r.add_argument("--executor", default=None, help="inline (default) or dask://HOST:PORT")
     r.add_argument("--quiet", action="store_true", help="no progress output")
     r.set_defaults(fn=_cmd_run)
 
-    r = sub.add_parser("plot", help="redraw figures and tables from a results folder", epilog=EXAMPLES["plot"], formatter_class=fmt)
+    r = command("plot", "redraw figures and tables from a results folder")
     r.add_argument("results", help="a folder written by 'ntkfix run' or 'ntkfix report'")
     r.set_defaults(fn=_cmd_plot)
 
-    r = sub.add_parser("kernel", help="empirical/infinite NTK of user data, saved as .npz", epilog=EXAMPLES["kernel"], formatter_class=fmt)
+    r = command("kernel", "empirical/infinite NTK of user data, saved as .npz")
     r.add_argument("--data", required=True, help=".npz with array x (and optionally y), or .csv")
-    r.add_argument("--label", default=None, help="label column of a .csv (excluded from the features)")
+    r.add_argument(
+        "--label", default=None, help="label column of a .csv (excluded from the features)"
+    )
     r.add_argument("--width", type=int, default=1024)
     r.add_argument("--depth", type=int, default=2)
     r.add_argument("--seed", type=int, default=0)
-    r.add_argument("--no-normalize", action="store_true", help="skip centering and projection to the sphere")
+    r.add_argument(
+        "--no-normalize", action="store_true", help="skip centering and projection to the sphere"
+    )
     r.add_argument("--out", default="kernels.npz")
     r.set_defaults(fn=_cmd_kernel)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    from analysis.config import ConfigError
+    from ntkfix._core.errors import USER_ERRORS
 
     args = build_parser().parse_args(argv)
     try:
         return args.fn(args)
-    except (UsageError, ConfigError, FileNotFoundError, ValueError, TypeError) as e:
+    except (AnalysisError, *USER_ERRORS) as e:
         print(f"ntkfix {args.command}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"ntkfix {args.command}: interrupted; finished cells are kept, rerun to resume", file=sys.stderr)
+        print(
+            f"ntkfix {args.command}: interrupted; finished cells are kept, rerun to resume",
+            file=sys.stderr,
+        )
         return 130
 
 

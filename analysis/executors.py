@@ -19,11 +19,9 @@ from __future__ import annotations
 import concurrent.futures as cf
 import re
 
+from analysis.errors import ExecutorError
+
 _SPEC = re.compile(r"^dask://(?P<host>\[[^\]]+\]|[^:/\s]+):(?P<port>\d{1,5})/?$")
-
-
-class ExecutorError(ValueError):
-    """The executor cannot be created (bad address, missing package, unreachable scheduler)."""
 
 
 def parse_dask_spec(spec: str) -> str:

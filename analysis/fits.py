@@ -14,6 +14,8 @@ def loglog_fit(x, y) -> tuple[float, float]:
     """
     x, y = np.asarray(x, float), np.asarray(y, float)
     if x.size < 2 or np.any(x <= 0) or np.any(y <= 0):
-        raise ValueError(f"loglog_fit needs >= 2 positive points, got x={x.tolist()}, y={y.tolist()}")
+        raise ValueError(
+            f"loglog_fit needs >= 2 positive points, got x={x.tolist()}, y={y.tolist()}"
+        )
     slope, intercept = np.polyfit(np.log(x), np.log(y), 1)
     return float(slope), float(intercept)

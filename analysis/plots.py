@@ -66,7 +66,8 @@ def distance_vs_width(
         for i, (key, g) in enumerate(df.groupby(by)):
             s = g.groupby("width")[metric].agg(["mean", "std"]).fillna(0.0)
             slope, icpt = loglog_fit(s.index, s["mean"])
-            _band(ax, s.index.values, s["mean"].values, s["std"].values, COLORS[i % 10], f"{by}={key}: slope {slope:.2f}")
+            label = f"{by}={key}: slope {slope:.2f}"
+            _band(ax, s.index.values, s["mean"].values, s["std"].values, COLORS[i % 10], label)
             ax.plot(s.index, np.exp(icpt) * s.index.values**slope, ":", color=COLORS[i % 10], lw=1)
         w = np.array(sorted(df["width"].unique()), float)
         ref = df[metric].max() * (w / w[0]) ** -0.5
@@ -104,7 +105,9 @@ def spectra(eigs: dict[str, np.ndarray], path=None, title=None):
         fig, ax = plt.subplots()
         for i, (name, ev) in enumerate(eigs.items()):
             ev = np.asarray(ev)
-            ax.plot(np.arange(1, len(ev) + 1), np.maximum(ev, 1e-300), color=COLORS[i % 10], label=name)
+            ax.plot(
+                np.arange(1, len(ev) + 1), np.maximum(ev, 1e-300), color=COLORS[i % 10], label=name
+            )
         ax.set(xscale="log", yscale="log", xlabel="index", ylabel="eigenvalue")
         ax.set_title(title or "Kernel spectra")
         ax.legend()

@@ -1,4 +1,7 @@
-"""Versions, device and hashes recorded with every result row."""
+"""Versions, device and hashes recorded with every result row.
+
+Only the standard library at import (the benchmark harness uses ``package_version``).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +12,8 @@ from importlib import metadata
 from typing import Any
 
 
-def _version(dist: str) -> str:
+def package_version(dist: str) -> str:
+    """The installed version of distribution ``dist``, or "absent"."""
     try:
         return metadata.version(dist)
     except metadata.PackageNotFoundError:
@@ -21,12 +25,14 @@ def versions() -> dict[str, str]:
     """Package versions and device, as columns for result tables."""
     import jax
 
-    from ntkfix import _nt
+    from ntkfix._core import nt as _nt
 
     return {
-        "ntkfix_version": _version("ntkfix"),
+        "ntkfix_version": package_version("ntkfix"),
         "jax_version": jax.__version__,
-        "neural_tangents_version": _version("neural-tangents") if _nt.available() else "unavailable",
+        "neural_tangents_version": (
+            package_version("neural-tangents") if _nt.available() else "unavailable"
+        ),
         "device": f"{jax.default_backend()}:{jax.devices()[0].device_kind}",
     }
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import concurrent.futures as cf
 import json
 import os
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -27,6 +26,7 @@ import pandas as pd
 
 from analysis.config import Config, ConfigError
 from analysis.provenance import stable_hash, versions
+from ntkfix._core.progress import Progress
 
 
 class InlineExecutor(cf.Executor):
@@ -73,31 +73,6 @@ def run_cell(experiment: str, cell: dict[str, Any]) -> list[dict[str, Any]]:
     return [{**cell, **row, **meta, "wall_time_s": wall} for row in rows]
 
 
-class _Progress:
-    """tqdm on a terminal, one plain line per finished cell otherwise (CI logs)."""
-
-    def __init__(self, total: int, desc: str, enabled: bool):
-        self.total, self.desc, self.done = total, desc, 0
-        self.bar = None
-        self.enabled = enabled
-        if enabled and sys.stderr.isatty():
-            from tqdm.auto import tqdm
-
-            self.bar = tqdm(total=total, desc=desc, unit="cell")
-
-    def update(self, note: str) -> None:
-        self.done += 1
-        if self.bar is not None:
-            self.bar.update(1)
-            self.bar.set_postfix_str(note)
-        elif self.enabled:
-            print(f"[{self.desc}] {self.done}/{self.total} {note}", file=sys.stderr, flush=True)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
-
 def _guard_folder(exp_dir: Path, config: Config) -> None:
     marker = exp_dir / "config.toml"
     if marker.exists():
@@ -131,7 +106,8 @@ def run_experiment(
       config: a validated ``Config``.
       out: output folder (``out/<experiment>/`` is used).
       executor: where cells run (default: in this process, one after another).
-      progress: show progress (bar on a terminal, plain lines otherwise).
+      progress: show progress (``ntkfix._core.progress.Progress``: a bar on a terminal,
+        one plain line per finished cell otherwise).
       on_cell: called with each finished cell's knobs (tests use it to interrupt).
     """
     exp_dir = Path(out) / config.experiment
@@ -140,8 +116,10 @@ def run_experiment(
     _guard_folder(exp_dir, config)
     cells = config.cells()
     ids = [cell_id(config.experiment, c) for c in cells]
-    todo = [(i, c) for i, c in zip(ids, cells, strict=True) if not (cells_dir / f"{i}.json").exists()]
-    bar = _Progress(len(todo), config.experiment, progress)
+    todo = [
+        (i, c) for i, c in zip(ids, cells, strict=True) if not (cells_dir / f"{i}.json").exists()
+    ]
+    bar = Progress(len(todo), config.experiment, unit="cell", enabled=progress)
     executor = executor or InlineExecutor()
     pending: dict[cf.Future, tuple[str, dict]] = {}
 
@@ -152,7 +130,8 @@ def run_experiment(
             r["config_hash"] = config.hash
             r["cell_id"] = i
         atomic_write_text(cells_dir / f"{i}.json", json.dumps(rows, default=_jsonable))
-        bar.update(", ".join(f"{k}={c[k]}" for k in config.grid) + f" ({rows[0]['wall_time_s']:.1f}s)")
+        knobs = ", ".join(f"{k}={c[k]}" for k in config.grid)
+        bar.update(f"{knobs} ({rows[0]['wall_time_s']:.1f}s)")
         if on_cell is not None:
             on_cell(c)
 
@@ -178,7 +157,10 @@ def _jsonable(v):
 def collect(exp_dir: Path, ids: list[str] | None = None) -> pd.DataFrame:
     """Read finished cells (in grid order when ``ids`` is given) and write results.csv."""
     cells_dir = exp_dir / "cells"
-    files = [cells_dir / f"{i}.json" for i in ids] if ids is not None else sorted(cells_dir.glob("*.json"))
+    if ids is not None:
+        files = [cells_dir / f"{i}.json" for i in ids]
+    else:
+        files = sorted(cells_dir.glob("*.json"))
     rows = [r for f in files if f.exists() for r in json.loads(f.read_text())]
     df = pd.DataFrame(rows)
     atomic_write_text(exp_dir / "results.csv", df.to_csv(index=False))

@@ -1,14 +1,20 @@
 """Summary tables (mean ± std over seeds) written as Markdown, LaTeX and CSV.
 
-Markdown and LaTeX are rendered here (no tabulate/jinja2 dependency).
+Markdown and LaTeX are rendered here (no tabulate/jinja2 dependency). ``markdown`` is
+the one Markdown table writer of the project (the benchmark harness uses it too, on
+machines without pandas: pandas is imported only inside the functions that need it).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def summarize(df: pd.DataFrame, by: list[str], values: list[str]) -> pd.DataFrame:
@@ -36,32 +42,55 @@ def _fmt(x) -> str:
 
 def pm_table(summary: pd.DataFrame, by: list[str], values: list[str]) -> pd.DataFrame:
     """Display table with ``mean ± std`` strings for ``values``."""
+    import pandas as pd
+
     out = summary[by].copy()
     for v in values:
         m, s = summary[f"{v}_mean"], summary[f"{v}_std"]
-        out[v] = [f"{_fmt(a)} ± {_fmt(b)}" if pd.notna(b) else _fmt(a) for a, b in zip(m, s, strict=True)]
+        out[v] = [
+            f"{_fmt(a)} ± {_fmt(b)}" if pd.notna(b) else _fmt(a)
+            for a, b in zip(m, s, strict=True)
+        ]
     if "n_seeds" in summary:
         out["seeds"] = summary["n_seeds"]
     return out
 
 
-def to_markdown(df: pd.DataFrame) -> str:
-    cols = [str(c) for c in df.columns]
+def markdown(columns: Iterable, rows: Iterable[Iterable]) -> str:
+    """A Markdown table: a header of ``columns``, then one line per row (numbers to 4
+    significant digits, anything else as ``str``)."""
+    cols = [str(c) for c in columns]
     lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
-    for row in df.itertuples(index=False):
+    for row in rows:
         lines.append("| " + " | ".join(_fmt(v) for v in row) + " |")
     return "\n".join(lines) + "\n"
 
 
+def to_markdown(df: pd.DataFrame) -> str:
+    return markdown(df.columns, df.itertuples(index=False))
+
+
 def _tex(s: str) -> str:
-    for a, b in (("\\", r"\textbackslash{}"), ("_", r"\_"), ("%", r"\%"), ("&", r"\&"), ("#", r"\#"), ("±", r"$\pm$")):
+    for a, b in (
+        ("\\", r"\textbackslash{}"),
+        ("_", r"\_"),
+        ("%", r"\%"),
+        ("&", r"\&"),
+        ("#", r"\#"),
+        ("±", r"$\pm$"),
+    ):
         s = s.replace(a, b)
     return s
 
 
 def to_latex(df: pd.DataFrame) -> str:
     cols = [_tex(str(c)) for c in df.columns]
-    lines = [r"\begin{tabular}{" + "l" * len(cols) + "}", r"\toprule", " & ".join(cols) + r" \\", r"\midrule"]
+    lines = [
+        r"\begin{tabular}{" + "l" * len(cols) + "}",
+        r"\toprule",
+        " & ".join(cols) + r" \\",
+        r"\midrule",
+    ]
     for row in df.itertuples(index=False):
         lines.append(" & ".join(_tex(_fmt(v)) for v in row) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}"]

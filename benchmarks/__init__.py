@@ -10,6 +10,9 @@ on every cell of a grid, each (cell, method) in a fresh subprocess, and writes
 - ``report``: CSV, markdown table and plot (matplotlib optional).
 - ``run``: the command line and the grids.
 
-Only jax and numpy are required (matplotlib and neural-tangents are optional), so the
-harness runs as it is on a bare GPU machine (``benchmarks/gpu.sh``).
+Only jax and numpy are required (matplotlib, pandas and neural-tangents are optional),
+so the harness runs as it is on a bare GPU machine (``benchmarks/gpu.sh``). It uses a few
+pieces of ``ntkfix`` and ``analysis`` that import without pandas: the memory reader
+(``ntkfix._core.host``), package versions (``analysis.provenance``) and the Markdown
+table writer (``analysis.tables``).
 """

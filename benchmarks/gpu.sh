@@ -2,15 +2,15 @@
 # Benchmark ntkfix on a GPU machine as it is: jax (with CUDA) and numpy are enough.
 # Nothing is installed; neural-tangents, matplotlib and pandas are used when present and
 # skipped (with the reason in the output) when not. Carry or copy this repository (only
-# ntkfix/ and benchmarks/ are needed), then from its root:
+# ntkfix/, analysis/ and benchmarks/ are needed), then from its root:
 #
 #   bash benchmarks/gpu.sh                                   # the full grid
 #   bash benchmarks/gpu.sh --n 4096 --width 4096 --depth 3   # one cell
 #   bash benchmarks/gpu.sh --precision highest               # exact fp32 matmuls, no TF32
 #
-# Each cell prints the achieved TFLOP/s (ntkfix._ntk.ntk_flops / median time) and its
-# share of the card's measured float32 matmul throughput (an 8192^3 jnp matmul timed in
-# the same run); results/bench-gpu/ gets results.csv and summary.md. Peak memory on the
+# Each cell prints the achieved TFLOP/s (ntkfix._kernels.structured.ntk_flops / median time)
+# and its share of the card's measured float32 matmul throughput (an 8192^3 jnp matmul timed
+# in the same run); results/bench-gpu/ gets results.csv and summary.md. Peak memory on the
 # GPU comes from the allocator's statistics (peak_bytes_in_use).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -83,9 +83,9 @@ def main(argv=None) -> int:
     p.add_argument("--extrapolate", type=int, default=None, help="also scale the time to this n")
     args = p.parse_args(argv)
 
-
     import ntkfix
-    from ntkfix._ntk import ntk_flops
+    from ntkfix._core.host import available_memory
+    from ntkfix._kernels.structured import ntk_flops
 
     spec, params, x = problem(args.n, args.width, args.depth)
     path = Path(args.path)
@@ -98,7 +98,7 @@ def main(argv=None) -> int:
         flush=True,
     )
     sampler = _Sampler()
-    base = machine.meminfo_bytes("MemAvailable")
+    base = available_memory()
     sampler.start()
     load = machine.Contention()
     load.start()

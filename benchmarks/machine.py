@@ -1,6 +1,8 @@
 """The machine a benchmark ran on, and the probes the timings rely on.
 
 - ``describe()``: CPU model (/proc/cpuinfo), cores, memory, package versions, XLA_FLAGS.
+- ``host()``: the library's ``ntkfix._core.host`` (memory from /proc/meminfo), also on a
+  bare machine where ntkfix's package import fails.
 - ``Contention``: CPU time used by *other* processes while we measure, in cores:
   (busy jiffies of the machine - jiffies of this process) / (elapsed * CLK_TCK), from
   /proc/stat and /proc/self/stat. ``wait_for_quiet`` waits (bounded) until it is low.
@@ -17,7 +19,9 @@ import os
 import platform
 import sys
 import time
-from importlib import metadata
+import types
+
+from analysis.provenance import package_version
 
 
 def _read(path: str) -> str | None:
@@ -52,34 +56,26 @@ def cores() -> int:
         return os.cpu_count() or 1
 
 
-def meminfo_bytes(key: str) -> int | None:
-    """A /proc/meminfo field (e.g. MemAvailable) in bytes, or None."""
-    for line in (_read("/proc/meminfo") or "").splitlines():
-        if line.startswith(key + ":"):
-            return int(line.split()[1]) * 1024
-    return None
+def host() -> types.ModuleType:
+    """``ntkfix._core.host``, also on a bare GPU machine (``methods.library``)."""
+    from benchmarks.methods import library
 
-
-def version(dist: str) -> str:
-    try:
-        return metadata.version(dist)
-    except metadata.PackageNotFoundError:
-        return "absent"
+    return library("_core.host")
 
 
 def describe() -> dict[str, str]:
     """Machine and versions, as flat string fields."""
-    total = meminfo_bytes("MemTotal")
+    total = host().meminfo_bytes("MemTotal")
     return {
         "cpu": cpu_model(),
         "cores": str(cores()),
         "cpu_flags": " ".join(cpu_flags()),
         "memory_gb": f"{total / 2**30:.1f}" if total else "?",
         "python": platform.python_version(),
-        "jax": version("jax"),
-        "jaxlib": version("jaxlib"),
-        "numpy": version("numpy"),
-        "neural_tangents": version("neural-tangents"),
+        "jax": package_version("jax"),
+        "jaxlib": package_version("jaxlib"),
+        "numpy": package_version("numpy"),
+        "neural_tangents": package_version("neural-tangents"),
         "XLA_FLAGS": os.environ.get("XLA_FLAGS", ""),
         "platform": sys.platform,
     }

@@ -13,7 +13,7 @@ Models: ``relu`` (``ntkfix.MLP``) at its initial parameters; ``fap``
 gates need their own forward pass, as during training.
 
 Cost models (float32, P parameters, k outputs; only used to skip a cell before trying
-it; the FLOP count used for reporting is ``ntkfix._ntk.ntk_flops`` for every method):
+it; the FLOP count used for reporting is ``ntkfix._kernels.structured.ntk_flops`` for every method):
 
     ntkfix: memory  features(n) + 4 n^2,                time  ntk_flops
     nt_sd:  memory  2 features(n) + 4 (2L + 2) n^2,     time  2 x ntk_flops without symmetry
@@ -43,8 +43,8 @@ IN_DIM = 32
 def core() -> types.ModuleType:
     """The ntkfix package, or, where one of its optional imports is missing (a bare GPU
     machine has jax and numpy only: no pandas), its jax + numpy core loaded without
-    ``ntkfix/__init__.py``: a namespace with ``MLP``, ``FixedPattern``,
-    ``empirical_ntk``, ``_ntk`` and ``_nt``."""
+    ``ntkfix/__init__.py``: a namespace with ``MLP``, ``FixedPattern`` and
+    ``empirical_ntk`` (its private modules: ``library``)."""
     try:
         import ntkfix
 
@@ -53,15 +53,20 @@ def core() -> types.ModuleType:
         pkg = types.ModuleType("ntkfix", "ntkfix core (loaded by benchmarks.methods.core)")
         pkg.__path__ = [str(Path(__file__).resolve().parents[1] / "ntkfix")]
         sys.modules["ntkfix"] = pkg
-        nets = importlib.import_module("ntkfix._nets")
-        pkg._ntk = importlib.import_module("ntkfix._ntk")
-        pkg._nt = importlib.import_module("ntkfix._nt")
-        pkg.MLP, pkg.FixedPattern = nets.MLP, nets.FixedPattern
-        pkg.empirical_ntk = pkg._ntk.empirical_ntk
+        pkg.MLP = importlib.import_module("ntkfix._models.mlp").MLP
+        pkg.FixedPattern = importlib.import_module("ntkfix._models.fixed").FixedPattern
+        pkg.empirical_ntk = importlib.import_module("ntkfix._kernels.empirical").empirical_ntk
         warnings.warn(
             f"ntkfix's package import failed ({e}); benchmarking its core only", stacklevel=2
         )
         return pkg
+
+
+def library(module: str) -> types.ModuleType:
+    """``ntkfix.<module>`` (e.g. "_kernels.structured"), also where only ntkfix's core
+    loads (``core``)."""
+    core()
+    return importlib.import_module(f"ntkfix.{module}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,13 +85,16 @@ class Cell:
 
 
 def useful_flops(cell: Cell) -> int:
-    """The operation count every method is credited with (``ntkfix._ntk.ntk_flops``)."""
-    return core()._ntk.ntk_flops(cell.spec(), cell.n, shared=cell.model == "relu")
+    """The operation count every method is credited with
+    (``ntkfix._kernels.structured.ntk_flops``)."""
+    structured = library("_kernels.structured")
+    return structured.ntk_flops(cell.spec(), cell.n, shared=cell.model == "relu")
 
 
 def estimate(method: str, cell: Cell) -> tuple[float, float]:
     """(bytes, flops) a method needs on ``cell``, from the cost models above."""
-    feature_bytes, ntk_flops = core()._ntk.feature_bytes, core()._ntk.ntk_flops
+    structured = library("_kernels.structured")
+    feature_bytes, ntk_flops = structured.feature_bytes, structured.ntk_flops
     spec = cell.spec()
     n, k, L, P = cell.n, spec.out_dim, spec.depth, spec.n_params()
     layers = tuple(range(spec.n_layers))
@@ -131,7 +139,7 @@ def build(method: str, cell: Cell):
         return (lambda: ntkfix.empirical_ntk(model, params, x)), x.dtype
     if method not in NT_IMPL:
         raise ValueError(f"unknown method {method!r}; expected one of {METHODS}")
-    nt = ntkfix._nt.import_nt(f"benchmark method {method}")
+    nt = library("_core.nt").import_nt(f"benchmark method {method}")
     impl = getattr(nt.NtkImplementation, NT_IMPL[method])
     fn = jax.jit(
         nt.empirical_ntk_fn(model.apply, trace_axes=(-1,), vmap_axes=0, implementation=impl)

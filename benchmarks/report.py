@@ -3,14 +3,17 @@
 Ratios are neural-tangents / ntkfix on the same (model, n, width, depth): time ratio
 > 1 means ntkfix is faster, memory ratio > 1 means ntkfix needs less. ``rel_diff`` is
 |‖K_method‖_F - ‖K_ntkfix‖_F| / ‖K_ntkfix‖_F, a cheap check that all methods computed
-the same kernel. Only the standard library is needed; the plot needs matplotlib and is
-skipped (with a note) without it.
+the same kernel. Only the standard library and numpy are needed (the Markdown table is
+``analysis.tables.markdown``); the plot needs matplotlib and is skipped (with a note)
+without it.
 """
 
 from __future__ import annotations
 
 import csv
 from pathlib import Path
+
+from analysis.tables import markdown
 
 COLUMNS = [
     "model",
@@ -94,7 +97,7 @@ def markdown_table(rows: list[dict]) -> str:
         head += ["ntkfix s", "GFLOP/s", "% matmul", "ntkfix MiB"]
     for m in others:
         head += [f"{LABEL[m]} s (x)", f"{LABEL[m]} MiB (x)"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    body = []
     by = {}
     for r in rows:
         by.setdefault(_key(r), {})[r["method"]] = r
@@ -119,8 +122,8 @@ def markdown_table(rows: list[dict]) -> str:
             tr = f" ({r['time_ratio']:.1f}x)" if r.get("time_ratio") else ""
             mr = f" ({r['mem_ratio']:.1f}x)" if r.get("mem_ratio") else ""
             cells += [f"{r['time_s']:.3f}{tr}", f"{_mib(r.get('peak_bytes'))}{mr}"]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+        body.append(cells)
+    return markdown(head, body)
 
 
 def notes(rows: list[dict]) -> list[str]:
@@ -204,11 +207,10 @@ def write(
         "## Results",
         "",
         "Times are medians (compile excluded), ratios neural-tangents / ntkfix. GFLOP/s "
-        "count `ntkfix._ntk.ntk_flops` (symmetric). MiB: peak memory of one call above the "
-        "process after imports and compilation.",
+        "count `ntkfix._kernels.structured.ntk_flops` (symmetric). MiB: peak memory of one "
+        "call above the process after imports and compilation.",
         "",
-        markdown_table(rows),
-        "",
+        markdown_table(rows),  # ends with a newline: the blank line before what follows
         *(["## Notes", "", *listed, ""] if (listed := notes(rows)) else []),
         "![benchmark](bench.png)" if png else "(no plot: matplotlib is not installed)",
     ]

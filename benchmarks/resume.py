@@ -51,7 +51,8 @@ def main(argv=None) -> int:
         child.send_signal(signal.SIGKILL)
         child.wait()
     killed = time.perf_counter() - t0
-    # records after the header, as ntkfix._large._read_sidecar counts them (not a torn line)
+    # records after the header, as ntkfix._kernels.sidecar.read_sidecar counts them
+    # (not a torn line)
     lines = side.read_text().splitlines()[1:] if side.exists() else []
     done = sum(1 for line in lines if len(line.split()) == 2)
     print(f"killed (SIGKILL) after {killed:.1f} s with {done} tiles recorded", flush=True)

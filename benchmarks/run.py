@@ -61,24 +61,23 @@ def _csv_ints(text: str) -> tuple[int, ...]:
     return vals
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected one integer >= 1, got {text!r}")
-    return value
+def _positive(convert, expected: str):
+    """An argparse type: ``convert(text)``, refused (``expected ...``) unless > 0 (NaN too)."""
+
+    def parse(text: str):
+        try:
+            value = convert(text)
+        except ValueError:
+            value = 0
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+        return value
+
+    return parse
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = 0.0
-    if not value > 0:  # also NaN
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
-    return value
+_positive_int = _positive(int, "one integer >= 1")
+_positive_float = _positive(float, "a number > 0")
 
 
 def _csv_choice(choices):
@@ -274,9 +273,9 @@ def _roofline(args, quiet: dict) -> dict | None:
 
 
 def _nt_reason() -> str | None:
-    from benchmarks.methods import core
+    from benchmarks.methods import library
 
-    _nt = core()._nt
+    _nt = library("_core.nt")
     return None if _nt.available() else f"neural-tangents unavailable ({_nt.unavailable_reason()})"
 
 
@@ -302,7 +301,7 @@ def main(argv: list[str] | None = None) -> int:
     info.update(
         backend=roof["backend"], device_kind=roof["device_kind"], n_devices=str(roof["n_devices"])
     )
-    mem_bytes = roof.get("device_bytes_limit") or machine.meminfo_bytes("MemAvailable")
+    mem_bytes = roof.get("device_bytes_limit") or machine.host().available_memory()
     methods = list(args.methods)
     nt_reason = _nt_reason() if any(m != "ntkfix" for m in methods) else None
     if nt_reason:

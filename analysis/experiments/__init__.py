@@ -8,7 +8,15 @@ from importlib import import_module, resources
 from pathlib import Path
 from typing import Any
 
-from analysis.config import Config, ConfigError, build_config, parse_config, read_config_file
+from analysis.config import (
+    Config,
+    ConfigError,
+    Knob,
+    build_config,
+    defaults,
+    parse_config,
+    read_config_file,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -17,17 +25,22 @@ class Experiment:
 
     Attributes:
       name: registry name (also the config's ``experiment``).
-      schema: every knob with its default value (the type of the default is enforced).
+      knobs: every knob, declared with its default, range and choices (``Knob``).
       run_cell: knobs of one cell -> one row (dict) or a list of rows.
-      check: optional extra validation of a whole config (raise ConfigError).
+      check: optional validation across knobs of a whole config (raise ConfigError).
       description: one line for ``--help`` and the report.
     """
 
     name: str
-    schema: dict[str, Any]
+    knobs: dict[str, Knob]
     run_cell: Callable[[dict[str, Any]], Any]
     description: str
     check: Callable[[Config], None] | None = None
+
+    @property
+    def schema(self) -> dict[str, Any]:
+        """Every knob with its default value."""
+        return defaults(self.knobs)
 
 
 _MODULES = {
@@ -53,7 +66,7 @@ def get_experiment(name: str) -> Experiment:
 def config_from_text(text: str, source: str = "<config>", variant: str = "custom") -> Config:
     name, grid, params = parse_config(text, source)
     exp = get_experiment(name)
-    cfg = build_config(name, grid, params, exp.schema, variant)
+    cfg = build_config(name, grid, params, exp.knobs, variant)
     if exp.check is not None:
         exp.check(cfg)
     return cfg
@@ -73,6 +86,6 @@ def shipped_config(name: str, quick: bool = False) -> Config:
 
 
 def require(cond: bool, message: str) -> None:
-    """Raise ConfigError(message) unless ``cond`` (for experiments' ``check``)."""
+    """Raise ConfigError(message) unless ``cond`` (for experiments' cross-knob ``check``)."""
     if not cond:
         raise ConfigError(message)

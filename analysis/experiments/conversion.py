@@ -20,7 +20,7 @@ Columns (besides the knobs, ``seed``, ``dtype`` and provenance):
   M_max, M_min        largest / smallest per-unit constant M over all hidden units
   M_layers            JSON list of the largest per-unit M of each hidden layer
   need_max            largest sign-aware minimal constant on the training data
-  ratio_max           largest max |z| / |u| on the training data (DESIGN.md's bound)
+  ratio_max           largest max |z| / |u| on the training data (bounds need: need <= |z| / |u|)
   train_exact         the identity holds on every training row (no gate-boundary unit)
   train_max_error     max |twin(x) - fap(x)| over the training rows
   train_rel_error     train_max_error / max |fap(x)| on the training rows
@@ -41,23 +41,28 @@ import jax.numpy as jnp
 import numpy as np
 
 import ntkfix
+from analysis.config import Knob, defaults
 from analysis.experiments import Experiment
-from analysis.experiments import _common as c
+from analysis.experiments._common import SeedRuns, train_cell
+from analysis.experiments._precision import DTYPES, cast, precision
+from analysis.experiments._rows import NAN, compact, param_change
+from analysis.experiments._task import NET_DEFAULTS, init_params, knobs, spec_for, sphere_task
 
-SCHEMA = {
-    "width": 256,
-    "depth": 2,
-    "seeds": [0, 1, 2],
-    "dtypes": ["float32", "float64"],
-    "n": 128,
-    "n_test": 1024,
-    "data_seed": 0,
-    "steps": 200,
-    "lr": 0.0,
-    "margin": 0.5,
-    "floor": 1.0,
-    **c.NET_SCHEMA,
-}
+KNOBS = knobs(
+    width=256,
+    depth=2,
+    seeds=[0, 1, 2],
+    dtypes=Knob(["float32", "float64"], choices=DTYPES, per_cell=True),
+    n=128,
+    n_test=1024,
+    data_seed=0,
+    steps=200,
+    lr=0.0,
+    margin=Knob(0.5, low=0),
+    floor=Knob(1.0, low=0, strict="low"),
+    **NET_DEFAULTS,
+)
+SCHEMA = defaults(KNOBS)
 
 COLUMNS = (
     "diverged", "loss_final", "param_change", "relu_width", "M_max", "M_min", "M_layers",
@@ -68,16 +73,16 @@ COLUMNS = (
 
 
 def _rel(err: float, scale: float) -> float:
-    return err / scale if scale > 0 else c.NAN
+    return err / scale if scale > 0 else NAN
 
 
-def seed_rows(cell, spec, task, runs: c.SeedRuns, seed: int) -> list[dict]:
+def seed_rows(cell, spec, task, runs: SeedRuns, seed: int) -> list[dict]:
     """The rows (module docstring) of ``seed``: one per precision in ``dtypes``."""
     return [_convert(cell, spec, task, runs, seed, dtype) for dtype in cell["dtypes"]]
 
 
-def _convert(cell, spec, task, runs: c.SeedRuns, seed: int, dtype_name: str) -> dict:
-    row = dict.fromkeys(COLUMNS, c.NAN)
+def _convert(cell, spec, task, runs: SeedRuns, seed: int, dtype_name: str) -> dict:
+    row = dict.fromkeys(COLUMNS, NAN)
     row.update(
         seed=seed,
         dtype=dtype_name,
@@ -88,9 +93,9 @@ def _convert(cell, spec, task, runs: c.SeedRuns, seed: int, dtype_name: str) -> 
     i = runs.position(seed)
     if i is None:
         return row
-    p0_native, params_native = c.init_params(spec, seed), runs.params(seed)
-    with c.precision(dtype_name) as dtype:
-        p0, params = c.cast(p0_native, dtype), c.cast(params_native, dtype)
+    p0_native, params_native = init_params(spec, seed), runs.params(seed)
+    with precision(dtype_name) as dtype:
+        p0, params = cast(p0_native, dtype), cast(params_native, dtype)
         x, x_test = jnp.asarray(task.x, dtype), jnp.asarray(task.x_test, dtype)
         model = ntkfix.FixedPattern(spec, p0)
         rspec, _, cert = ntkfix.to_relu(
@@ -99,11 +104,11 @@ def _convert(cell, spec, task, runs: c.SeedRuns, seed: int, dtype_name: str) -> 
         train, test = cert.building, cert.check(x_test)
     row.update(
         loss_final=float(runs.result.history.train_loss[i, -1]),
-        param_change=c.param_change(p0_native, params_native),
+        param_change=param_change(p0_native, params_native),
         relu_width=rspec.width,
         M_max=max(cert.M_max),
         M_min=min(float(m.min()) for m in cert.M),
-        M_layers=json.dumps(c.compact(cert.M_max)),
+        M_layers=json.dumps(compact(cert.M_max)),
         need_max=max(float(r.max()) for r in cert.required),
         ratio_max=max(cert.ratio),
         train_exact=cert.exact,
@@ -121,25 +126,15 @@ def _convert(cell, spec, task, runs: c.SeedRuns, seed: int, dtype_name: str) -> 
 
 
 def run_cell(cell):
-    spec = c.spec_for(cell)
-    task = c.sphere_task(cell["data_seed"], cell["n"], cell["d"], cell["n_test"])
-    runs = c.train_cell(cell, spec, task, "fap", record_every=cell["steps"], track=())
+    spec = spec_for(cell)
+    task = sphere_task(cell["data_seed"], cell["n"], cell["d"], cell["n_test"])
+    runs = train_cell(cell, spec, task, "fap", record_every=cell["steps"], track=())
     return [row for s in cell["seeds"] for row in seed_rows(cell, spec, task, runs, s)]
-
-
-def check(cfg):
-    exp = "conversion"
-    c.check_network(cfg, exp)
-    c.check_at_least(cfg, exp, ("n_test", "steps"), 1)
-    c.check_at_least(cfg, exp, ("margin",), 0)
-    c.check_positive(cfg, exp, ("floor",))
-    c.check_list(cfg, exp, "dtypes", c.DTYPES)
 
 
 EXPERIMENT = Experiment(
     name="conversion",
-    schema=SCHEMA,
+    knobs=KNOBS,
     run_cell=run_cell,
-    check=check,
     description="trained FAP nets converted to ReLU nets of width 2m: error on train, fresh points",
 )

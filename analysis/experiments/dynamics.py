@@ -40,24 +40,37 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from analysis.config import defaults
 from analysis.experiments import Experiment, require
-from analysis.experiments import _common as c
+from analysis.experiments._common import SeedRuns, train_cell
+from analysis.experiments._kernel_gd import kernel_gd, predicted_rate, rates_or_none, window_rate
+from analysis.experiments._rows import NAN, curves_json, num, param_change
+from analysis.experiments._task import (
+    NET_DEFAULTS,
+    init_params,
+    knobs,
+    spec_for,
+    sphere_task,
+    trainable_arg,
+)
 from analysis.fits import loglog_fit
+from ntkfix._dynamics.rates import steps_to_reach
 
-SCHEMA = {
-    "width": 256,
-    "depth": 2,
-    "model": "fap",
-    "seeds": [0, 1, 2],
-    "n": 128,
-    "n_test": 128,
-    "data_seed": 0,
-    "steps": 400,
-    "record_every": 10,
-    "eps": 1e-4,
-    "lr": 0.0,
-    **c.NET_SCHEMA,
-}
+KNOBS = knobs(
+    width=256,
+    depth=2,
+    model="fap",
+    seeds=[0, 1, 2],
+    n=128,
+    n_test=128,
+    data_seed=0,
+    steps=400,
+    record_every=10,
+    eps=1e-4,
+    lr=0.0,
+    **NET_DEFAULTS,
+)
+SCHEMA = defaults(KNOBS)
 
 COLUMNS = (
     "diverged", "lr", "lambda_max0", "loss_init", "loss_final", "loss_final_kernel_gd",
@@ -71,9 +84,9 @@ COLUMNS = (
 MIN_RECORDS = 4
 
 
-def seed_row(cell, spec, task, runs: c.SeedRuns, seed: int) -> dict:
+def seed_row(cell, spec, task, runs: SeedRuns, seed: int) -> dict:
     """One row of the table (module docstring) for ``seed`` of a finished cell."""
-    row = dict.fromkeys(COLUMNS, c.NAN)
+    row = dict.fromkeys(COLUMNS, NAN)
     row.update(seed=seed, diverged=seed in runs.diverged, reached_eps=False, curves="{}")
     i = runs.position(seed)
     if i is None:
@@ -81,19 +94,19 @@ def seed_row(cell, spec, task, runs: c.SeedRuns, seed: int) -> dict:
     res, h, eps = runs.result, runs.result.history, cell["eps"]
     loss = np.asarray(h.train_loss[i], np.float64)
     lr = float(np.asarray(res.lr)[i])
-    p0 = c.init_params(spec, seed)
-    kgd = c.kernel_gd(spec, p0, task.x, task.y, lr, c.trainable_arg(cell))
-    rates = c.rates_or_none(res, eps, i)
-    reached = c.first_step_at_most(h.step, loss, eps)
+    p0 = init_params(spec, seed)
+    kgd = kernel_gd(spec, p0, task.x, task.y, lr, trainable_arg(cell))
+    rates = rates_or_none(res, eps, i)
+    reached = steps_to_reach(h.step, loss, eps)
     row.update(
         lr=lr,
         lambda_max0=float(np.asarray(res.lambda_max0)[i]),
         loss_init=float(loss[0]),
         loss_final=float(loss[-1]),
         loss_final_kernel_gd=float(kgd.loss(h.step[-1])),
-        rate_predicted=c.predicted_rate(res, i),
-        steps_to_eps_measured=c.num(reached),
-        steps_to_eps_kernel_gd=c.num(kgd.steps_to(eps)),
+        rate_predicted=predicted_rate(res, i),
+        steps_to_eps_measured=num(reached),
+        steps_to_eps_kernel_gd=num(kgd.steps_to(eps)),
         reached_eps=reached is not None,
         ntk_drift_final=float(h.ntk_drift[i, -1]),
         ntk_drift_max=float(np.max(h.ntk_drift[i])),
@@ -103,8 +116,8 @@ def seed_row(cell, spec, task, runs: c.SeedRuns, seed: int) -> dict:
         lin_gap_test_max=float(np.max(h.lin_gap_test[i])),
         lambda_min_start=float(h.lambda_min[i, 0]),
         lambda_min_end=float(h.lambda_min[i, -1]),
-        param_change=c.param_change(p0, runs.params(seed)),
-        curves=c.curves_json(step=h.step, train_loss=loss, ntk_drift=h.ntk_drift[i]),
+        param_change=param_change(p0, runs.params(seed)),
+        curves=curves_json(step=h.step, train_loss=loss, ntk_drift=h.ntk_drift[i]),
     )
     if rates is not None:
         fit = rates.fit
@@ -113,16 +126,16 @@ def seed_row(cell, spec, task, runs: c.SeedRuns, seed: int) -> dict:
             rate_fit_r2=fit.r2,
             rate_fit_first=fit.first_step,
             rate_fit_last=fit.last_step,
-            rate_kernel_gd=c.window_rate(h.step, kgd.loss(h.step), fit.first_step, fit.last_step),
-            steps_to_eps_predicted=c.num(rates.steps_predicted),
+            rate_kernel_gd=window_rate(h.step, kgd.loss(h.step), fit.first_step, fit.last_step),
+            steps_to_eps_predicted=num(rates.steps_predicted),
         )
     return row
 
 
 def run_cell(cell):
-    spec = c.spec_for(cell)
-    task = c.sphere_task(cell["data_seed"], cell["n"], cell["d"], cell["n_test"])
-    runs = c.train_cell(
+    spec = spec_for(cell)
+    task = sphere_task(cell["data_seed"], cell["n"], cell["d"], cell["n_test"])
+    runs = train_cell(
         cell,
         spec,
         task,
@@ -193,13 +206,10 @@ def fap_vs_relu(
 
 
 def check(cfg):
+    """Across knobs: enough recorded steps for the rate fit (each knob is checked by KNOBS)."""
     exp = "dynamics"
-    c.check_network(cfg, exp)
-    c.check_choices(cfg, exp, "model", c.MODELS)
-    c.check_at_least(cfg, exp, ("n_test", "steps", "record_every"), 1)
-    c.check_positive(cfg, exp, ("eps",))
-    for steps in c.knob_values(cfg, "steps"):
-        for every in c.knob_values(cfg, "record_every"):
+    for steps in cfg.values("steps"):
+        for every in cfg.values("record_every"):
             require(
                 steps // every >= MIN_RECORDS,
                 f"{exp}: steps / record_every must be >= {MIN_RECORDS} for the rate fit, "
@@ -209,7 +219,7 @@ def check(cfg):
 
 EXPERIMENT = Experiment(
     name="dynamics",
-    schema=SCHEMA,
+    knobs=KNOBS,
     run_cell=run_cell,
     check=check,
     description="GD on random labels, ReLU vs FAP: rate vs NTK prediction, NTK drift, linear gap",

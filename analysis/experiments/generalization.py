@@ -3,8 +3,8 @@
 Shared measurement of the experiments ``generalization_noise`` (sweep over the label
 corruption p) and ``generalization_size`` (sweep over n_train): one cell = one dataset
 draw (``dataset``, ``n_train``, ``n_test``, ``p``, ``seed``), measured with several
-kernels and two trained networks. The question (DESIGN.md section 1, Arora et al.
-2019, arXiv:1901.08584): does the data-dependent complexity rise with label noise as
+kernels and two trained networks. The question (docs/design.md; Arora et al. 2019,
+arXiv:1901.08584): does the data-dependent complexity rise with label noise as
 the test error does, and is the finite-width FAP NTK's value, at widths used in
 practice, close to the infinite-width one?
 
@@ -62,58 +62,85 @@ from __future__ import annotations
 
 import functools
 import math
-import re
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 import ntkfix
-from analysis.experiments import require
+from analysis.config import Knob, defaults
+from analysis.experiments import Experiment, require
+from analysis.experiments._precision import DTYPES
+from ntkfix.data._sklearn import digits_task
 
-SCHEMA = {
-    "dataset": "digits_even_odd",  # digits_even_odd | digits_<a>v<b> | breast_cancer | teacher
-    "p": 0.0,  # fraction of training labels flipped, in [0, 1]
-    "seed": 0,
-    "n_train": 500,
-    "n_test": 0,  # 0: every point not used for training (teacher: TEACHER_TEST_SIZE)
-    "widths": [256, 1024, 4096],  # widths of the finite-width FAP NTK
-    "depth": 1,
-    "trainable": "hidden",  # "hidden" | "all"
-    "train_width": 1024,  # width of the trained FAP and ReLU nets (0: no training)
-    "steps": 2000,  # full-batch GD steps, lr = n / lambda_max(Theta_0)
-    "teacher_dim": 16,  # input dimension of the teacher task
-    "delta": 0.05,  # failure probability of Arora et al.'s bound
-    "dtype": "float32",  # "float64" needs JAX_ENABLE_X64=1
+TRAINABLE = ("hidden", "all")
+KNOBS = {
+    # digits_even_odd | digits_<a>v<b> | breast_cancer | teacher (checked by ``check``)
+    "dataset": Knob("digits_even_odd"),
+    "p": Knob(0.0, low=0, high=1, note="the fraction of flipped labels"),
+    "seed": Knob(0, low=0),
+    "n_train": Knob(500, low=1),
+    # 0: every point not used for training (teacher: TEACHER_TEST_SIZE)
+    "n_test": Knob(0, low=0, note="0: all the rest"),
+    "widths": Knob([256, 1024, 4096], low=1),  # widths of the finite-width FAP NTK
+    "depth": Knob(1, low=1),
+    "trainable": Knob("hidden", choices=TRAINABLE),
+    # width of the trained FAP and ReLU nets (0: no training)
+    "train_width": Knob(1024, low=0, note="0: no trained nets"),
+    "steps": Knob(2000, low=1),  # full-batch GD steps, lr = n / lambda_max(Theta_0)
+    "teacher_dim": Knob(16, low=2),  # input dimension of the teacher task
+    "delta": Knob(0.05, low=0, high=1, strict="both"),  # failure probability of the bound
+    "dtype": Knob("float32", choices=DTYPES),  # "float64" needs JAX_ENABLE_X64=1
 }
+SCHEMA = defaults(KNOBS)
 
 TEACHER_TEST_SIZE = 1000
-TRAINABLE = ("hidden", "all")
-DTYPES = ("float32", "float64")
-_PAIR = re.compile(r"^digits_(\d)v(\d)$")
 PREDICTORS = ("arora", "ntk_infinite", "fap_ntk", "fap_net", "relu_net")
+DATASETS = (
+    "'digits_even_odd', 'digits_<a>v<b>' (two different digits, e.g. 'digits_3v5'), "
+    "'breast_cancer' or 'teacher'"
+)
 
 
 # ---- datasets ---------------------------------------------------------------------------
-@functools.cache
+def _digits(name: str) -> tuple[str, tuple[int, int] | None] | None:
+    """The digits task a dataset name ``digits_<task>`` names, as the library parses it
+    (``ntkfix.data._sklearn.digits_task``: ("even_odd", None) or ("pair", (a, b))), when
+    <task> is spelled "even_odd" or "<a>v<b>" (one name per dataset); else None."""
+    task = name.removeprefix("digits_")
+    if task == name:
+        return None
+    try:
+        kind, pair = digits_task(task)
+    except ValueError:
+        return None
+    if kind == "even_odd":
+        spelled = "even_odd"
+    elif kind == "pair":
+        spelled = f"{pair[0]}v{pair[1]}"
+    else:  # multiclass: not a binary task
+        return None
+    return (kind, pair) if task == spelled else None
+
+
 def dataset_size(name: str) -> int | None:
     """Points available for ``name`` (None: drawn on demand); ValueError for unknown names."""
     if name == "teacher":
         return None
     if name == "breast_cancer":
         return 569
-    if name == "digits_even_odd":
-        return 1797
-    m = _PAIR.match(name)
-    if m and m.group(1) != m.group(2):
-        from sklearn.datasets import load_digits
+    digits = _digits(name)
+    if digits is None:
+        raise ValueError(f"unknown dataset {name!r}; expected {DATASETS}")
+    kind, pair = digits
+    return 1797 if kind == "even_odd" else _pair_size(pair)
 
-        target = load_digits().target
-        return int(np.isin(target, [int(m.group(1)), int(m.group(2))]).sum())
-    raise ValueError(
-        f"unknown dataset {name!r}; expected 'digits_even_odd', 'digits_<a>v<b>' "
-        "(two different digits, e.g. 'digits_3v5'), 'breast_cancer' or 'teacher'"
-    )
+
+@functools.cache
+def _pair_size(pair: tuple[int, int]) -> int:
+    from sklearn.datasets import load_digits
+
+    return int(np.isin(load_digits().target, list(pair)).sum())
 
 
 def resolved_n_test(name: str, n_train: int, n_test: int) -> int:
@@ -137,8 +164,7 @@ def load_dataset(cell: dict, key: jax.Array) -> ntkfix.data.Dataset:
     opts = dict(n_train=n_train, n_test=n_test, **common)
     if name == "breast_cancer":
         return ntkfix.data.breast_cancer(key, standardize=True, **opts)
-    task = "even_odd" if name == "digits_even_odd" else name.removeprefix("digits_")
-    return ntkfix.data.digits(key, task, **opts)
+    return ntkfix.data.digits(key, name.removeprefix("digits_"), **opts)
 
 
 # ---- measurements -----------------------------------------------------------------------
@@ -275,48 +301,20 @@ def run_cell(cell: dict) -> list[dict]:
 
 
 # ---- validation -------------------------------------------------------------------------
-def values(cfg, key: str) -> tuple:
-    """Every value ``key`` takes in ``cfg`` (a grid axis or the fixed parameter)."""
-    return cfg.grid.get(key, (cfg.params.get(key),))
-
-
-def check(cfg, name: str) -> None:
-    """ConfigError (one line, naming the experiment) for impossible knob values."""
-    for p in values(cfg, "p"):
-        require(
-            0.0 <= p <= 1.0,
-            f"{name}: 'p' must be in [0, 1] (the fraction of flipped labels), got {p}",
-        )
-    for ds in values(cfg, "dataset"):
+def check(cfg) -> None:
+    """ConfigError (one line, naming the experiment) for what ``KNOBS`` cannot say: the
+    dataset's name, float64 without 64-bit JAX, and sizes the dataset cannot hold."""
+    name = cfg.experiment
+    for ds in cfg.values("dataset"):
         try:
             dataset_size(ds)
         except ValueError as e:
             require(False, f"{name}: {e}")
-    for key, least in (("n_train", 1), ("depth", 1), ("steps", 1), ("teacher_dim", 2)):
-        low = min(values(cfg, key))
-        require(low >= least, f"{name}: '{key}' must be >= {least}, got {low}")
-    require(min(values(cfg, "n_test")) >= 0, f"{name}: 'n_test' must be >= 0 (0: all the rest)")
-    require(
-        min(values(cfg, "train_width")) >= 0,
-        f"{name}: 'train_width' must be >= 0 (0: no trained nets)",
-    )
-    for seed in values(cfg, "seed"):
-        require(seed >= 0, f"{name}: 'seed' must be >= 0, got {seed}")
-    for widths in values(cfg, "widths"):
-        ok = bool(widths) and all(
-            isinstance(w, int) and not isinstance(w, bool) and w >= 1 for w in widths
-        )
-        require(ok, f"{name}: 'widths' must be a non-empty list of integers >= 1, got {widths!r}")
-    for t in values(cfg, "trainable"):
-        require(t in TRAINABLE, f"{name}: 'trainable' must be one of {TRAINABLE}, got {t!r}")
-    for dt in values(cfg, "dtype"):
-        require(dt in DTYPES, f"{name}: 'dtype' must be one of {DTYPES}, got {dt!r}")
+    for dt in cfg.values("dtype"):
         require(
             dt == "float32" or jax.config.jax_enable_x64,
             f"{name}: dtype 'float64' needs 64-bit JAX (set JAX_ENABLE_X64=1)",
         )
-    for d in values(cfg, "delta"):
-        require(0.0 < d < 1.0, f"{name}: 'delta' must be in (0, 1), got {d}")
     for cell in cfg.cells():
         size = dataset_size(cell["dataset"])
         n_train, n_test = cell["n_train"], cell["n_test"]
@@ -327,3 +325,11 @@ def check(cfg, name: str) -> None:
             f"{name}: {cell['dataset']} has {size} points: n_train={n_train} + n_test={n_test} "
             f"leaves {'no' if n_test == 0 else 'too few'} points (n_test=0 means all the rest)",
         )
+
+
+def experiment(name: str, description: str) -> Experiment:
+    """The ``Experiment`` of a sweep (``generalization_noise``, ``generalization_size``):
+    this module's knobs, cells and checks under ``name``."""
+    return Experiment(
+        name=name, knobs=KNOBS, run_cell=run_cell, check=check, description=description
+    )

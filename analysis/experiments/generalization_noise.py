@@ -8,15 +8,9 @@ NTK next to the infinite-width NTK and H^infty, and trained FAP and ReLU nets. O
 
 from __future__ import annotations
 
-import functools
+from analysis.experiments import generalization
 
-from analysis.experiments import Experiment
-from analysis.experiments.generalization import SCHEMA, check, run_cell
-
-EXPERIMENT = Experiment(
-    name="generalization_noise",
-    schema=SCHEMA,
-    run_cell=run_cell,
-    check=functools.partial(check, name="generalization_noise"),
-    description="NTK complexity and test error of kernels and trained FAP/ReLU nets vs label noise",
+EXPERIMENT = generalization.experiment(
+    "generalization_noise",
+    "NTK complexity and test error of kernels and trained FAP/ReLU nets vs label noise",
 )

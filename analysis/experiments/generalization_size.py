@@ -7,15 +7,9 @@ shares the same test set (for the real datasets it depends only on the seed and 
 
 from __future__ import annotations
 
-import functools
+from analysis.experiments import generalization
 
-from analysis.experiments import Experiment
-from analysis.experiments.generalization import SCHEMA, check, run_cell
-
-EXPERIMENT = Experiment(
-    name="generalization_size",
-    schema=SCHEMA,
-    run_cell=run_cell,
-    check=functools.partial(check, name="generalization_size"),
-    description="NTK complexity and test error of kernels and trained FAP/ReLU nets vs n_train",
+EXPERIMENT = generalization.experiment(
+    "generalization_size",
+    "NTK complexity and test error of kernels and trained FAP/ReLU nets vs n_train",
 )

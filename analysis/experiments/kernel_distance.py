@@ -12,25 +12,27 @@ from __future__ import annotations
 import jax
 
 import ntkfix
-from analysis.experiments import Experiment, require
-from analysis.experiments import _common as c
+from analysis.config import Knob, defaults
+from analysis.experiments import Experiment
+from analysis.experiments._task import knobs, spec_for
 
-SCHEMA = {
-    "width": 256,
-    "depth": 3,
-    "seed": 0,
-    "n": 256,
-    "d": 16,
-    "data_seed": 0,
-    "W_std": 2**0.5,
-    "b_std": 0.0,
-    "parameterization": "ntk",
-    "metrics": ["fro", "spectral", "alignment", "cka"],
-}
+KNOBS = knobs(
+    width=256,
+    depth=3,
+    seed=0,
+    n=256,
+    d=16,
+    data_seed=0,
+    W_std=2**0.5,
+    b_std=0.0,
+    parameterization=Knob("ntk", choices=("ntk", "standard")),
+    metrics=Knob(["fro", "spectral", "alignment", "cka"], choices=tuple(ntkfix.KERNEL_METRICS)),
+)
+SCHEMA = defaults(KNOBS)
 
 
 def run_cell(cell):
-    spec = c.spec_for(cell)
+    spec = spec_for(cell)
     x = ntkfix.data.sphere(jax.random.PRNGKey(cell["data_seed"]), cell["n"], cell["d"])
     params = spec.init(jax.random.PRNGKey(cell["seed"]))
     emp = ntkfix.empirical_ntk(spec, params, x)
@@ -46,26 +48,9 @@ def run_cell(cell):
     return row
 
 
-def check(cfg):
-    for key in ("width", "depth", "n", "d"):
-        low = min(cfg.grid.get(key, (cfg.params.get(key),)))
-        require(low >= 1, f"kernel_distance: '{key}' must be >= 1, got {low}")
-    for par in cfg.grid.get("parameterization", (cfg.params.get("parameterization"),)):
-        require(
-            par in ("ntk", "standard"),
-            f"kernel_distance: parameterization must be 'ntk' or 'standard', got {par!r}",
-        )
-    bad = set(cfg.params.get("metrics", [])) - set(ntkfix.KERNEL_METRICS)
-    require(
-        not bad,
-        f"kernel_distance: unknown metric(s) {sorted(bad)}; known: {list(ntkfix.KERNEL_METRICS)}",
-    )
-
-
 EXPERIMENT = Experiment(
     name="kernel_distance",
-    schema=SCHEMA,
+    knobs=KNOBS,
     run_cell=run_cell,
-    check=check,
     description="empirical NTK at init vs infinite-width NTK, over width and depth",
 )

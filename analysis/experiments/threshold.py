@@ -31,40 +31,45 @@ import json
 import numpy as np
 import pandas as pd
 
-from analysis.experiments import Experiment, require
-from analysis.experiments import _common as c
+from analysis.config import Knob, defaults
+from analysis.experiments import Experiment
+from analysis.experiments._common import SeedRuns, train_cell
+from analysis.experiments._rows import NAN, compact
+from analysis.experiments._task import NET_DEFAULTS, knobs, spec_for, sphere_task
 from analysis.fits import loglog_fit
+from ntkfix._dynamics.rates import steps_to_reach
 
-SCHEMA = {
-    "n": 64,
-    "width": 64,
-    "model": "fap",
-    "seeds": list(range(10)),
-    "depth": 1,
-    "data_seed": 0,
-    "steps": 1000,
-    "record_every": 10,
-    "eps": 1e-3,
-    "lr": 0.0,
-    "target_fraction": 0.9,
-    **c.NET_SCHEMA,
-}
+KNOBS = knobs(
+    n=64,
+    width=64,
+    model="fap",
+    seeds=list(range(10)),
+    depth=1,
+    data_seed=0,
+    steps=1000,
+    record_every=10,
+    eps=1e-3,
+    lr=0.0,
+    target_fraction=Knob(0.9, low=0, high=1, strict="low"),
+    **NET_DEFAULTS,
+)
+SCHEMA = defaults(KNOBS)
 DEFAULT_TARGET = SCHEMA["target_fraction"]
 
 
-def cell_row(cell, runs: c.SeedRuns) -> dict:
+def cell_row(cell, runs: SeedRuns) -> dict:
     """The cell's single row (module docstring) from its seed runs."""
     seeds, eps = cell["seeds"], cell["eps"]
     finals, steps_hit, lrs = [], [], []
     for s in seeds:
         i = runs.position(s)
         if i is None:
-            finals.append(c.NAN)
+            finals.append(NAN)
             continue
         loss = np.asarray(runs.result.history.train_loss[i], np.float64)
         finals.append(float(loss[-1]))
         lrs.append(float(np.asarray(runs.result.lr)[i]))
-        hit = c.first_step_at_most(runs.result.history.step, loss, eps)
+        hit = steps_to_reach(runs.result.history.step, loss, eps)
         if hit is not None:
             steps_hit.append(hit)
     finals_arr = np.asarray(finals)
@@ -76,18 +81,18 @@ def cell_row(cell, runs: c.SeedRuns) -> dict:
         "n_diverged": len(runs.diverged),
         "frac_reached": frac,
         "passes": frac >= cell["target_fraction"],
-        "steps_to_eps_median": float(np.median(steps_hit)) if steps_hit else c.NAN,
-        "loss_final_median": float(np.median(finals_arr[ok])) if ok.any() else c.NAN,
-        "loss_final_max": float(np.max(finals_arr[ok])) if ok.any() else c.NAN,
-        "lr_median": float(np.median(lrs)) if lrs else c.NAN,
-        "final_losses": json.dumps(c.compact(finals_arr)),
+        "steps_to_eps_median": float(np.median(steps_hit)) if steps_hit else NAN,
+        "loss_final_median": float(np.median(finals_arr[ok])) if ok.any() else NAN,
+        "loss_final_max": float(np.max(finals_arr[ok])) if ok.any() else NAN,
+        "lr_median": float(np.median(lrs)) if lrs else NAN,
+        "final_losses": json.dumps(compact(finals_arr)),
     }
 
 
 def run_cell(cell):
-    spec = c.spec_for(cell)
-    task = c.sphere_task(cell["data_seed"], cell["n"], cell["d"])
-    runs = c.train_cell(
+    spec = spec_for(cell)
+    task = sphere_task(cell["data_seed"], cell["n"], cell["d"])
+    runs = train_cell(
         cell, spec, task, cell["model"], record_every=cell["record_every"], track=()
     )
     return cell_row(cell, runs)
@@ -176,20 +181,9 @@ def exponents(thr: pd.DataFrame, by=None) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def check(cfg):
-    exp = "width_threshold"
-    c.check_network(cfg, exp)
-    c.check_choices(cfg, exp, "model", c.MODELS)
-    c.check_at_least(cfg, exp, ("steps", "record_every"), 1)
-    c.check_positive(cfg, exp, ("eps", "target_fraction"))
-    top = max(c.knob_values(cfg, "target_fraction"))
-    require(top <= 1, f"{exp}: 'target_fraction' must be in (0, 1], got {top}")
-
-
 EXPERIMENT = Experiment(
     name="width_threshold",
-    schema=SCHEMA,
+    knobs=KNOBS,
     run_cell=run_cell,
-    check=check,
     description="smallest width at which GD fits n random labels within T steps, ReLU vs FAP",
 )

@@ -1,0 +1,23 @@
+"""The table of report sections: experiment name -> the function that builds its section.
+
+The order is the report's (``analysis.report.suite.SUITE``).
+"""
+
+from __future__ import annotations
+
+from analysis.report.generalization import (
+    generalization_noise_section,
+    generalization_size_section,
+)
+from analysis.report.kernels import kernel_distance_section
+from analysis.report.section import SectionFn
+from analysis.report.training import conversion_section, dynamics_section, width_threshold_section
+
+SECTIONS: dict[str, SectionFn] = {
+    "kernel_distance": kernel_distance_section,
+    "dynamics": dynamics_section,
+    "width_threshold": width_threshold_section,
+    "conversion": conversion_section,
+    "generalization_noise": generalization_noise_section,
+    "generalization_size": generalization_size_section,
+}

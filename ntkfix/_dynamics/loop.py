@@ -1,0 +1,203 @@
+"""The compiled training loop: full-batch GD as a ``lax.scan`` over chunks of
+``record_every`` steps, diagnostics at recorded steps, vmapped over seeds for
+``train_many``; and the host-side wrap-up into a ``TrainResult`` (definitions in
+``ntkfix._dynamics.train``)."""
+
+from __future__ import annotations
+
+import functools
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ntkfix._core.errors import TrainingDiverged
+from ntkfix._dynamics.linearized import linearized_predict, linearized_state
+from ntkfix._dynamics.results import COLUMNS, History, TrainResult
+from ntkfix._kernels.layout import flatten_full
+from ntkfix._kernels.structured import ntk_features, ntk_from_features
+from ntkfix._models.base import Model
+from ntkfix._models.fixed import FixedPattern, gated_forward, relu_gates
+from ntkfix._models.mlp import Params
+
+
+class RunConfig(NamedTuple):
+    layers: tuple[int, ...]
+    n_chunks: int
+    record_every: int
+    remainder: int
+    auto_lr: bool
+    has_test: bool
+    track_ntk: bool
+    track_lin: bool
+    track_outputs: bool
+
+
+def _forward(model: Model, x: jax.Array):
+    """params -> f(x) (n, k); a FAP net's gates are computed once, outside the loop."""
+    spec = model.spec
+    gates = relu_gates(spec, model.params0, x) if isinstance(model, FixedPattern) else None
+    return lambda p: gated_forward(spec, p, x, gates)[0]
+
+
+def _merge(params: Params, layers: tuple[int, ...], sub: list) -> Params:
+    out = list(params)
+    for l, wb in zip(layers, sub, strict=True):
+        out[2 * l] = wb
+    return out
+
+
+def _half_mse(f: jax.Array, y: jax.Array) -> jax.Array:
+    return 0.5 * jnp.sum((f - y) ** 2) / y.shape[0]
+
+
+def _rms(a: jax.Array) -> jax.Array:
+    return jnp.sqrt(jnp.mean(a**2))
+
+
+class _Kernel0(NamedTuple):
+    full: jax.Array  # (n, n, k, k) full NTK at theta_0 of the trainable layers
+    evals: jax.Array  # (n k,) ascending eigenvalues of its (n k, n k) flattening
+    evecs: jax.Array | None  # (n k, n k) eigenvectors, when the linearized model is tracked
+    traced: jax.Array  # (n, n) traced NTK (reference for the drift)
+    cross: jax.Array | None  # (n*, n, k, k) Theta_0(x*, X), when needed
+
+
+def _kernel_at_init(model, params, x, x_test, layers, with_linearized: bool) -> _Kernel0:
+    """Theta_0 in the forms the run needs (one feature pass per input set)."""
+    spec = model.spec
+    feats = ntk_features(model, params, x, layers)
+    full = ntk_from_features(spec, layers, feats, feats, trace=False)
+    n, _, k, _ = full.shape
+    flat = flatten_full(full)
+    flat = (flat + flat.T) / 2
+    evals, evecs = jnp.linalg.eigh(flat) if with_linearized else (jnp.linalg.eigvalsh(flat), None)
+    cross = None
+    if with_linearized and x_test is not None:
+        feats_test = ntk_features(model, params, x_test, layers)
+        cross = ntk_from_features(spec, layers, feats_test, feats, trace=False)
+    traced = ntk_from_features(spec, layers, feats, feats, trace=True)
+    return _Kernel0(full, evals, evecs, traced, cross)
+
+
+def _run(model, params, x, y, x_test, y_test, lr, factor, cfg: RunConfig):
+    """One training run (pure, traceable); returns (params, lr, lam0, records, bad flags)."""
+    spec, layers = model.spec, cfg.layers
+    n = y.shape[0]
+    f_train = _forward(model, x)
+    f_test = _forward(model, x_test) if cfg.has_test else None
+    K0 = _kernel_at_init(model, params, x, x_test, layers, cfg.track_lin)
+    lam0 = (K0.evals[0], K0.evals[-1])
+    lr = n / K0.evals[-1] if cfg.auto_lr else lr
+    eta = lr / n
+    T0, T0_norm = K0.traced, jnp.linalg.norm(K0.traced)
+    f0 = f_train(params)
+    f0_test = f_test(params) if cfg.has_test else None
+    lin = None
+    if cfg.track_lin:
+        lin = linearized_state(K0.full, y, f0, K0.cross, f0_test, eigh=(K0.evals, K0.evecs))
+    ref = _half_mse(f0, y) + _half_mse(jnp.zeros_like(y), y)
+
+    def record(p, t):
+        f = f_train(p)
+        rec = {"train_loss": _half_mse(f, y)}
+        ft = f_test(p) if cfg.has_test else None
+        if cfg.has_test:
+            rec["test_loss"] = _half_mse(ft, y_test)
+        if cfg.track_ntk:
+            feats = ntk_features(model, p, x, layers)
+            Kt = ntk_from_features(spec, layers, feats, feats, trace=True)
+            rec["ntk_drift"] = jnp.linalg.norm(Kt - T0) / T0_norm
+            rec["lambda_min"] = jnp.linalg.eigvalsh((Kt + Kt.T) / 2)[0]
+        if cfg.track_lin:
+            fl, fl_test = linearized_predict(lin, eta, t)
+            rec["lin_gap_train"] = _rms(f - fl)
+            if cfg.has_test:
+                rec["lin_gap_test"] = _rms(ft - fl_test)
+        if cfg.track_outputs:
+            rec["outputs_train"] = f
+            if cfg.has_test:
+                rec["outputs_test"] = ft
+        return rec
+
+    def gd_step(_, p):
+        sub = [p[2 * l] for l in layers]
+        grads = jax.grad(lambda s: _half_mse(f_train(_merge(p, layers, s)), y))(sub)
+        return _merge(p, layers, jax.tree_util.tree_map(lambda a, g: a - lr * g, sub, grads))
+
+    def is_bad(loss):
+        return ~jnp.isfinite(loss) | (loss > factor * ref)
+
+    def chunk(carry, count):
+        """``count`` GD steps (skipped once diverged), then the diagnostics."""
+        p, t, bad = carry
+        p = jax.lax.cond(bad, lambda q: q, lambda q: jax.lax.fori_loop(0, count, gd_step, q), p)
+        t = t + count.astype(t.dtype)
+        rec = record(p, t)
+        bad = bad | is_bad(rec["train_loss"])
+        return (p, t, bad), (rec, bad)
+
+    # One scan over chunk lengths [0, r, ..., r, remainder]: the first chunk records step 0,
+    # and the loop body and the diagnostics are traced (compiled) once.
+    counts = jnp.asarray(_chunk_counts(cfg))
+    init = (params, jnp.zeros((), x.dtype), jnp.zeros((), bool))
+    (p_final, _, _), (records, bad) = jax.lax.scan(chunk, init, counts)
+    return p_final, lr, lam0, records, bad
+
+
+run_one = jax.jit(_run, static_argnames=("cfg",))
+
+
+@functools.partial(jax.jit, static_argnames=("cfg",))
+def run_batch(models, params, x, y, x_test, y_test, lr, factor, cfg):
+    """``_run`` vmapped over a leading seed axis of (models, params, lr)."""
+    one = lambda m, p, r: _run(m, p, x, y, x_test, y_test, r, factor, cfg)
+    return jax.vmap(one)(models, params, lr)
+
+
+def _chunk_counts(cfg: RunConfig) -> np.ndarray:
+    """GD steps before each record: [0, r, ..., r] plus the remainder when r does not divide."""
+    counts = [0] + [cfg.record_every] * cfg.n_chunks + ([cfg.remainder] if cfg.remainder else [])
+    return np.asarray(counts, np.int32)
+
+
+def _recorded_steps(cfg: RunConfig) -> np.ndarray:
+    return np.cumsum(_chunk_counts(cfg)).astype(np.int64)
+
+
+def finish(cfg, out, n, seeds=None) -> TrainResult:
+    """Host-side: raise on divergence, wrap arrays into a ``TrainResult``."""
+    params, lr, (lmin, lmax), recs, bad = out
+    steps = _recorded_steps(cfg)
+    lr_np, bad = np.asarray(lr), np.asarray(bad)
+    loss = np.asarray(recs["train_loss"])
+    if cfg.auto_lr and not (np.isfinite(lr_np).all() and (lr_np > 0).all()):
+        raise ValueError(
+            f"lr=None needs lambda_max(Theta_0) > 0, got lambda_max = {np.asarray(lmax)}: "
+            "the NTK of the trainable layers vanishes on x; pass lr explicitly"
+        )
+    if bad.any():
+        bad2 = bad.reshape(-1, len(steps))
+        s = int(np.argmax(bad2.any(axis=1)))
+        i = int(np.argmax(bad2[s]))
+        lr_s = float(lr_np.reshape(-1)[s]) if lr_np.ndim else float(lr_np)
+        raise TrainingDiverged(
+            int(steps[i]),
+            float(loss.reshape(-1, len(steps))[s, i]),
+            lr_s,
+            None if seeds is None else int(seeds[s]),
+        )
+    host = {c: np.asarray(recs[c]) for c in COLUMNS if c in recs}
+    history = History(step=steps, seeds=seeds, **host)
+    scalar = (lambda a: float(a)) if seeds is None else np.asarray
+    return TrainResult(
+        params=params,
+        lr=scalar(lr),
+        history=history,
+        n_train=n,
+        lambda_min0=scalar(lmin),
+        lambda_max0=scalar(lmax),
+        outputs_train=np.asarray(recs["outputs_train"]) if "outputs_train" in recs else None,
+        outputs_test=np.asarray(recs["outputs_test"]) if "outputs_test" in recs else None,
+    )

@@ -1,0 +1,265 @@
+"""Full-batch gradient descent on ReLU and FAP MLPs, with NTK and linearization diagnostics.
+
+Loss and step (n training points, k outputs, trainable layers S):
+
+    L(theta) = 1/(2n) ||f(X; theta) - Y||_F^2,     theta_S <- theta_S - lr * grad_S L.
+
+For the network linearized at theta_0 this is, in function space (module
+``ntkfix._dynamics.linearized``), f_{t+1} = f_t - (lr/n) Theta_full (f_t - Y) with Theta_full the
+(n k x n k) empirical NTK of the layers in S at theta_0. ``lr=None`` picks
+lr = n / lambda_max(Theta_full): the stiffest mode is solved in one step and every
+mode contracts by |1 - lr lambda / n| <= 1 per step (kernel GD is stable for
+lr < 2n / lambda_max).
+
+The step loop runs inside ``jax.jit`` as a ``lax.scan`` over chunks of
+``record_every`` steps; diagnostics are computed only at recorded steps
+(0, r, 2r, ..., and the last step):
+
+    train_loss, test_loss   L on (X, Y) and on (x*, y*) (same 1/(2n*) normalisation)
+    ntk_drift               ||Theta_t - Theta_0||_F / ||Theta_0||_F   (traced (n, n) kernels)
+    lambda_min              smallest eigenvalue of the traced Theta_t(X, X)
+    lin_gap_train/test      RMS over entries of f_t - f_t^lin (the linearized trajectory)
+
+``train_many`` vmaps the same compiled run over a batch of seeds.
+
+References: Jacot et al. 2018 (arXiv:1806.07572); Lee et al. 2019 (arXiv:1902.06720);
+Du et al. 2019 (arXiv:1810.02054); Arora et al. 2019 (arXiv:1904.11955).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ntkfix._core.validate import (
+    check_choice,
+    check_inputs,
+    check_nonneg_float,
+    check_positive_int,
+    check_targets,
+    normalize_layers,
+)
+from ntkfix._dynamics.loop import RunConfig, finish, run_batch, run_one
+from ntkfix._dynamics.results import TrainResult
+from ntkfix._models.base import Model, check_model
+from ntkfix._models.fixed import FixedPattern
+from ntkfix._models.mlp import MLP, Params
+
+TRACKABLE = ("ntk", "linearized", "outputs")
+DEFAULT_TRACK = ("ntk", "linearized")
+DIVERGENCE_FACTOR = 1e6
+
+
+# ---- validation ------------------------------------------------------------------------
+def _check_track(track: Any) -> tuple[str, ...]:
+    if isinstance(track, str):
+        track = (track,)
+    try:
+        items = tuple(track)
+    except TypeError:
+        raise TypeError(
+            f"track must be a sequence of names from {TRACKABLE}, got {track!r}"
+        ) from None
+    for t in items:
+        check_choice(t, "track entry", TRACKABLE)
+    return items
+
+
+def _prepare(spec, data, dtype, steps, lr, trainable, record_every, track, divergence_factor):
+    """Validated arrays, config and divergence factor shared by ``train`` and ``train_many``:
+    ``data`` = (x, y, x_test, y_test) -> (x, y, x_test, y_test, lr, cfg, factor)."""
+    x, y, x_test, y_test = data
+    steps = check_positive_int(steps, "steps")
+    record_every = check_positive_int(record_every, "record_every")
+    if lr is not None:
+        lr = check_nonneg_float(lr, "lr")
+        if lr == 0:
+            raise ValueError("lr must be > 0 (or None for n / lambda_max(Theta_0))")
+    track = _check_track(track)
+    layers = normalize_layers(trainable, spec.n_layers)
+    x = check_inputs(x, "x", spec.in_dim).astype(dtype)
+    y = check_targets(y, "y", rows=x.shape[0], out_dim=spec.out_dim).astype(dtype)
+    if (x_test is None) != (y_test is None):
+        given, missing = ("x_test", "y_test") if y_test is None else ("y_test", "x_test")
+        raise ValueError(f"{given} was given without {missing}: pass both or neither")
+    if x_test is not None:
+        x_test = check_inputs(x_test, "x_test", spec.in_dim).astype(dtype)
+        y_test = check_targets(
+            y_test, "y_test", rows=x_test.shape[0], against="x_test", out_dim=spec.out_dim
+        )
+        y_test = y_test.astype(dtype)
+    cfg = RunConfig(
+        layers=layers,
+        n_chunks=steps // record_every,
+        record_every=record_every,
+        remainder=steps % record_every,
+        auto_lr=lr is None,
+        has_test=x_test is not None,
+        track_ntk="ntk" in track,
+        track_lin="linearized" in track,
+        track_outputs="outputs" in track,
+    )
+    return x, y, x_test, y_test, lr, cfg, _check_divergence_factor(divergence_factor)
+
+
+def _params_dtype(params: Params):
+    leaves = jax.tree_util.tree_leaves(params)
+    dtype = jnp.result_type(*leaves) if leaves else jnp.result_type(float)
+    return _check_train_dtype(dtype, "params")
+
+
+def _check_train_dtype(dtype, name: str):
+    """float32 or float64 (the eigendecompositions of the NTK need at least float32)."""
+    dtype = jnp.dtype(dtype)
+    if dtype not in (jnp.dtype(jnp.float32), jnp.dtype(jnp.float64)):
+        raise TypeError(f"{name} must be float32 or float64 for training, got {dtype}")
+    return dtype
+
+
+def _check_divergence_factor(value) -> float:
+    """> 0; ``inf`` turns divergence detection off (non-finite losses still stop)."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"divergence_factor must be a number > 0, got {value!r}") from None
+    if not v > 0:
+        raise ValueError(f"divergence_factor must be > 0 (inf disables the check), got {value!r}")
+    return v
+
+
+# ---- public ----------------------------------------------------------------------------
+def train(
+    model: Model,
+    params: Params,
+    x: Any,
+    y: Any,
+    *,
+    steps: int,
+    lr: float | None = None,
+    trainable: Any = None,
+    x_test: Any = None,
+    y_test: Any = None,
+    record_every: int = 1,
+    track: Any = DEFAULT_TRACK,
+    divergence_factor: float = DIVERGENCE_FACTOR,
+) -> TrainResult:
+    """Full-batch gradient descent on 1/(2n) ||f(X) - Y||_F^2 (module docstring).
+
+    Args:
+      model: ``ntkfix.MLP`` (ReLU net) or ``ntkfix.FixedPattern`` (gates at its params0).
+      params: initial parameters theta_0 of the trained run (stax.serial layout); all
+        arrays (x, y, lr) are cast to their dtype.
+      x: (n, in_dim) training inputs.
+      y: (n, out_dim) targets; a 1-D y of length n is accepted when out_dim == 1.
+      steps: number of GD steps (>= 1).
+      lr: step size, or None for n / lambda_max(Theta_0) (Theta_0 the full NTK of the
+        trainable layers at ``params``), reported in ``result.lr``.
+      trainable: layers updated (and whose NTK is measured): None (all), an index, a
+        sequence of indices (-1 = readout), "hidden" or "readout"; frozen layers keep
+        their values.
+      x_test, y_test: optional held-out data (both or neither).
+      record_every: diagnostics every this many steps (and at the last step).
+      track: diagnostics beyond the losses: "ntk" (drift, lambda_min), "linearized"
+        (gap to the closed-form linearized trajectory), "outputs" (keep f_t on train and
+        test at recorded steps in the result).
+      divergence_factor: a recorded loss above this factor x (L_0 + ||Y||^2/(2n)), or a
+        non-finite one, raises ``TrainingDiverged``.
+    Returns:
+      a ``TrainResult``; ``result.to_frame()`` is the history as a table.
+
+    Example:
+      >>> import jax, ntkfix
+      >>> spec = ntkfix.MLP(2, 16, 1)
+      >>> p0 = spec.init(jax.random.PRNGKey(0))
+      >>> x = jax.random.normal(jax.random.PRNGKey(1), (8, 2))
+      >>> y = jax.numpy.sin(x[:, :1])
+      >>> res = ntkfix.train(spec, p0, x, y, steps=20, record_every=10)
+      >>> res.to_frame()["step"].tolist()
+      [0, 10, 20]
+    """
+    model = check_model(model)
+    spec = model.spec
+    params = spec.check_params(params)
+    dtype = _params_dtype(params)
+    settings = (steps, lr, trainable, record_every, track, divergence_factor)
+    x, y, x_test, y_test, lr, cfg, factor = _prepare(spec, (x, y, x_test, y_test), dtype, *settings)
+    params = jax.tree_util.tree_map(lambda a: jnp.asarray(a, dtype), params)
+    lr_arr = jnp.asarray(0.0 if lr is None else lr, dtype)
+    out = run_one(model, params, x, y, x_test, y_test, lr_arr, jnp.asarray(factor, dtype), cfg=cfg)
+    return finish(cfg, out, x.shape[0])
+
+
+def _as_keys(seeds: Any) -> tuple[list, np.ndarray]:
+    """(keys, labels) from a sequence of int seeds or a (S, 2) uint32 key array."""
+    arr = np.asarray(seeds)
+    if arr.ndim == 2 and arr.shape[1] == 2 and arr.dtype == np.uint32:
+        return list(jnp.asarray(arr)), np.arange(arr.shape[0])
+    if arr.ndim != 1 or arr.size == 0 or arr.dtype.kind not in "iu":
+        raise ValueError(
+            "seeds must be a non-empty 1-D sequence of integers or a (S, 2) uint32 key array "
+            f"(jax.random.split(key, S)), got {type(seeds).__name__} of shape {arr.shape}"
+        )
+    return [jax.random.PRNGKey(int(s)) for s in arr], arr.copy()
+
+
+def train_many(
+    spec: MLP,
+    seeds: Any,
+    x: Any,
+    y: Any,
+    *,
+    network: str = "relu",
+    steps: int,
+    lr: float | None = None,
+    trainable: Any = None,
+    x_test: Any = None,
+    y_test: Any = None,
+    record_every: int = 1,
+    track: Any = DEFAULT_TRACK,
+    divergence_factor: float = DIVERGENCE_FACTOR,
+    dtype: Any = None,
+) -> TrainResult:
+    """``train`` for many initialisations at once, the seed axis vectorized by ``jax.vmap``.
+
+    Seed s initialises theta_0 = ``spec.init(PRNGKey(s), dtype)`` (or uses key s), and
+    trains the ReLU net (``network="relu"``) or ``FixedPattern(spec, theta_0)``
+    (``network="fap"``) from theta_0. Every other argument as in ``train``; with
+    ``lr=None`` each seed gets its own n / lambda_max. The result's arrays carry a
+    leading seed axis S; ``to_frame()`` has a ``seed`` column. A diverged seed raises
+    ``TrainingDiverged`` naming it (under vmap the other seeds' steps are still computed).
+
+    Args:
+      spec: the ``ntkfix.MLP`` to initialise and train.
+      seeds: a 1-D sequence of int seeds, or a (S, 2) uint32 key array
+        (``jax.random.split(key, S)``).
+      network: "relu" or "fap".
+      dtype: parameter dtype (default: jax's default float).
+    Returns:
+      a ``TrainResult`` with a leading seed axis (``convergence_rates(res, seed=i)``).
+
+    Example:
+      >>> import jax, ntkfix
+      >>> spec = ntkfix.MLP(2, 16, 1)
+      >>> x = jax.random.normal(jax.random.PRNGKey(1), (8, 2))
+      >>> res = ntkfix.train_many(spec, [0, 1, 2], x, x[:, :1], network="fap", steps=5)
+      >>> res.history.train_loss.shape, res.to_frame().shape[0]
+      ((3, 6), 18)
+    """
+    if not isinstance(spec, MLP):
+        raise TypeError(f"spec must be an ntkfix.MLP, got {type(spec).__name__}")
+    check_choice(network, "network", ("relu", "fap"))
+    keys, labels = _as_keys(seeds)
+    dtype = _check_train_dtype(jnp.result_type(float) if dtype is None else dtype, "dtype")
+    settings = (steps, lr, trainable, record_every, track, divergence_factor)
+    x, y, x_test, y_test, lr, cfg, factor = _prepare(spec, (x, y, x_test, y_test), dtype, *settings)
+    # Initialisation per key (cheap, bitwise equal to spec.init(key)); the runs are vmapped.
+    inits = [spec.init(key, dtype) for key in keys]
+    models = [FixedPattern(spec, p) for p in inits] if network == "fap" else [spec] * len(inits)
+    stack = lambda trees: jax.tree_util.tree_map(lambda *a: jnp.stack(a), *trees)
+    lr_arr = jnp.full((len(labels),), 0.0 if lr is None else lr, dtype)
+    factor = jnp.asarray(factor, dtype)
+    out = run_batch(stack(models), stack(inits), x, y, x_test, y_test, lr_arr, factor, cfg=cfg)
+    return finish(cfg, out, x.shape[0], seeds=labels)

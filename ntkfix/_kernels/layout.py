@@ -1,0 +1,38 @@
+"""Index layouts of kernel blocks; no kernel math.
+
+A kernel block is traced, (n1, n2), or full, (n1, n2, k, k) with the output axes last
+(neural-tangents' layout). These helpers move such blocks around; they work on numpy and
+JAX arrays alike (and keep the dtype: float64 numpy stays float64).
+"""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+
+
+def swap_block(blk, trace: bool):
+    """The block of K(x2, x1) from the block of K(x1, x2): (j, i[, d, c]) <- (i, j[, c, d])."""
+    return jnp.swapaxes(blk, 0, 1) if trace else jnp.transpose(blk, (1, 0, 3, 2))
+
+
+def mirror_block(blk, trace: bool):
+    """A diagonal block made exactly symmetric: its upper triangle, mirrored."""
+    n = blk.shape[0]
+    upper = jnp.arange(n)[:, None] <= jnp.arange(n)[None, :]
+    if not trace:
+        upper = upper[:, :, None, None]
+    return jnp.where(upper, blk, swap_block(blk, trace))
+
+
+def flatten_full(K):
+    """(n1, n2, k, k) -> (n1 k, n2 k), row index i * k + c (point-major); (n1, n2) as is.
+
+    Example:
+      >>> import numpy as np
+      >>> flatten_full(np.arange(16.0).reshape(2, 2, 2, 2))[1]
+      array([2., 3., 6., 7.])
+    """
+    if K.ndim == 2:
+        return K
+    n1, n2, k, _ = K.shape
+    return K.transpose(0, 2, 1, 3).reshape(n1 * k, n2 * k)

@@ -1,0 +1,270 @@
+"""ReLU MLPs in neural-tangents' conventions: the ``MLP`` spec (geometry, init, apply).
+
+A network of ``depth`` hidden layers has ``depth + 1`` dense layers, indexed
+``0 .. depth`` (the last one is the readout). Dense layer ``l`` computes
+
+    ntk parameterization:       z_l = (W_std_l / sqrt(fan_in_l)) * h_{l-1} @ W_l + b_std * b_l,
+                                W_l, b_l ~ N(0, 1)
+    standard parameterization:  z_l = h_{l-1} @ W_l + b_l,
+                                W_l ~ N(0, W_std_l^2 / fan_in_l), b_l ~ N(0, b_std^2)
+
+exactly as ``neural_tangents.stax.Dense(..., parameterization=...)``; hidden layers
+are followed by ReLU. Parameters are the pytree ``stax.serial`` produces:
+``[(W_0, b_0), (), (W_1, b_1), (), ..., (W_depth, b_depth)]`` with ``W_l`` of shape
+``(fan_in, fan_out)``, ``b_l`` of shape ``(1, fan_out)`` or ``None`` when
+``b_std is None``, and ``()`` for each ReLU.
+
+The FAP twin (gates frozen at ``theta_0``) is ``ntkfix._models.fixed.FixedPattern``.
+
+References: Jacot et al. 2018 (arXiv:1806.07572); Novak et al. 2020, neural-tangents
+(arXiv:1912.02803).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ntkfix._core.validate import (
+    check_choice,
+    check_inputs,
+    check_key,
+    check_nonneg_float,
+    check_positive_int,
+)
+
+Params = list  # [(W, b), (), (W, b), ..., (W, b)]
+
+PARAMETERIZATIONS = ("ntk", "standard")
+
+
+@jax.tree_util.register_pytree_node_class
+@dataclasses.dataclass(frozen=True)
+class MLP:
+    """Spec of a fully connected ReLU network (frozen, hashable: usable as a jit static).
+
+    Args:
+      in_dim: input dimension d.
+      width: hidden width m (>= 1).
+      depth: number of hidden layers L (>= 1).
+      out_dim: number of outputs k.
+      W_std: weight scale of the hidden layers (sqrt(2) keeps ReLU activations' scale).
+      b_std: bias scale, or None for no biases (as in ``stax.Dense``); applies to all layers.
+      out_W_std: weight scale of the readout layer.
+      parameterization: "ntk" or "standard", as in ``stax.Dense``.
+
+    Example:
+      >>> import jax, ntkfix
+      >>> spec = ntkfix.MLP(in_dim=3, width=16, depth=2)
+      >>> params = spec.init(jax.random.PRNGKey(0))
+      >>> spec.apply(params, jax.numpy.ones((5, 3))).shape
+      (5, 1)
+    """
+
+    in_dim: int
+    width: int
+    depth: int
+    out_dim: int = 1
+    W_std: float = 2**0.5
+    b_std: float | None = None
+    out_W_std: float = 1.0
+    parameterization: str = "ntk"
+
+    def __post_init__(self):
+        check_positive_int(self.in_dim, "in_dim")
+        check_positive_int(self.width, "width")
+        check_positive_int(self.depth, "depth")
+        check_positive_int(self.out_dim, "out_dim")
+        object.__setattr__(self, "W_std", check_nonneg_float(self.W_std, "W_std"))
+        object.__setattr__(self, "out_W_std", check_nonneg_float(self.out_W_std, "out_W_std"))
+        object.__setattr__(self, "b_std", check_nonneg_float(self.b_std, "b_std", allow_none=True))
+        check_choice(self.parameterization, "parameterization", PARAMETERIZATIONS)
+
+    # A spec holds no arrays: as a pytree it has no leaves, so it can cross jit/vmap.
+    def tree_flatten(self):
+        return (), self
+
+    @classmethod
+    def tree_unflatten(cls, aux, children):
+        return aux
+
+    # ---- layer geometry -------------------------------------------------------------
+    @property
+    def n_layers(self) -> int:
+        """Number of dense layers, ``depth + 1`` (index ``depth`` is the readout)."""
+        return self.depth + 1
+
+    @property
+    def has_bias(self) -> bool:
+        return self.b_std is not None
+
+    def fan_in(self, l: int) -> int:
+        return self.in_dim if l == 0 else self.width
+
+    def fan_out(self, l: int) -> int:
+        return self.out_dim if l == self.depth else self.width
+
+    def w_std(self, l: int) -> float:
+        return self.out_W_std if l == self.depth else self.W_std
+
+    def weight_scale(self, l: int) -> float:
+        """Multiplier a_l of ``h @ W_l`` in the forward pass (1 in standard param.)."""
+        if self.parameterization == "ntk":
+            return self.w_std(l) / math.sqrt(self.fan_in(l))
+        return 1.0
+
+    def bias_scale(self) -> float:
+        """Multiplier of ``b_l`` in the forward pass (0 without bias)."""
+        if not self.has_bias:
+            return 0.0
+        return self.b_std if self.parameterization == "ntk" else 1.0
+
+    @property
+    def stored_widths(self) -> tuple[int, ...]:
+        return tuple(self.fan_out(l) for l in range(self.n_layers))
+
+    def n_params(self) -> int:
+        """Number of trainable scalars."""
+        return sum(
+            self.fan_in(l) * self.fan_out(l) + (self.fan_out(l) if self.has_bias else 0)
+            for l in range(self.n_layers)
+        )
+
+    # ---- parameters -----------------------------------------------------------------
+    def init(self, key: jax.Array, dtype: Any = None) -> Params:
+        """Random parameters, identical to ``spec.stax()[0](key, (-1, in_dim))[1]``.
+
+        Args:
+          key: a ``jax.random`` key.
+          dtype: floating dtype (default: jax's default float).
+        Returns:
+          the ``stax.serial`` params list.
+        """
+        dtype = jnp.result_type(float) if dtype is None else dtype
+        if not jnp.issubdtype(dtype, jnp.floating):
+            raise TypeError(f"dtype must be a floating dtype, got {jnp.dtype(dtype)}")
+        params: list = []
+        rng = check_key(key)
+        for l in range(self.n_layers):
+            rng, layer_rng = jax.random.split(rng)
+            k_w, k_b = jax.random.split(layer_rng)
+            W = jax.random.normal(k_w, (self.fan_in(l), self.fan_out(l)), dtype)
+            b = None
+            if self.has_bias:
+                b = jax.random.normal(k_b, (1, self.fan_out(l)), dtype)
+            if self.parameterization == "standard":
+                W = W * (self.w_std(l) / math.sqrt(self.fan_in(l)))
+                b = None if b is None else b * self.b_std
+            params.append((W, b))
+            if l < self.depth:
+                rng, _ = jax.random.split(rng)  # stax.serial splits a key for each Relu too
+                params.append(())
+        return params
+
+    def check_params(self, params: Any, name: str = "params") -> list:
+        """Validate that ``params`` has this spec's layout and shapes; returns them as a list."""
+        if not isinstance(params, (list, tuple)):
+            raise TypeError(
+                f"{name} must be the stax.serial params list of {2 * self.depth + 1} entries, "
+                f"got {type(params).__name__}"
+            )
+        expected_len = 2 * self.depth + 1
+        if len(params) != expected_len:
+            raise ValueError(
+                f"{name} has {len(params)} entries but a depth-{self.depth} MLP has "
+                f"{expected_len} ((W, b) per dense layer and () per ReLU)"
+            )
+        for i, entry in enumerate(params):
+            if i % 2 == 1:
+                if not (entry is None or (isinstance(entry, (tuple, list)) and len(entry) == 0)):
+                    raise ValueError(
+                        f"{name}[{i}] should be () (a ReLU layer), got {type(entry).__name__}"
+                    )
+                continue
+            l = i // 2
+            if not isinstance(entry, (list, tuple)) or len(entry) != 2:
+                raise ValueError(f"{name}[{i}] (dense layer {l}) must be a pair (W, b)")
+            W, b = entry
+            want_W = (self.fan_in(l), self.fan_out(l))
+            if tuple(np.shape(W)) != want_W:
+                raise ValueError(
+                    f"{name}[{i}] (dense layer {l}) W has shape {tuple(np.shape(W))}, "
+                    f"expected {want_W} for this spec"
+                )
+            if self.has_bias:
+                if b is None or tuple(np.shape(b)) != (1, self.fan_out(l)):
+                    got = None if b is None else tuple(np.shape(b))
+                    raise ValueError(
+                        f"{name}[{i}] (dense layer {l}) b has shape {got}, expected "
+                        f"{(1, self.fan_out(l))} (spec has b_std={self.b_std})"
+                    )
+            elif b is not None:
+                raise ValueError(
+                    f"{name}[{i}] (dense layer {l}) has a bias but the spec has b_std=None"
+                )
+        return list(params)
+
+    def dense(self, params: Params) -> list[tuple[jax.Array, jax.Array | None]]:
+        """The (W, b) pairs of the dense layers, in order."""
+        return [params[2 * l] for l in range(self.n_layers)]
+
+    def layer(self, params: Params, l: int, h: jax.Array) -> jax.Array:
+        """Pre-activation z_l of dense layer ``l`` for its input ``h``."""
+        W, b = params[2 * l]
+        z = self.weight_scale(l) * (h @ W)
+        if b is not None:
+            z = z + self.bias_scale() * b
+        return z
+
+    # ---- functions ------------------------------------------------------------------
+    def preactivations(self, params: Params, x: jax.Array) -> list[jax.Array]:
+        """ReLU-net pre-activations ``[z_0, ..., z_depth]``; ``z_depth`` is the output."""
+        zs = []
+        h = x
+        for l in range(self.n_layers):
+            z = self.layer(params, l, h)
+            zs.append(z)
+            h = jax.nn.relu(z)
+        return zs
+
+    def apply(self, params: Params, x: Any) -> jax.Array:
+        """The ReLU network f(x), shape (n, out_dim)."""
+        params = self.check_params(params)
+        return self.preactivations(params, self.check_inputs(x))[-1]
+
+    def stax(self):
+        """The equivalent neural-tangents ``(init_fn, apply_fn, kernel_fn)``."""
+        from ntkfix._core.nt import import_stax  # neural-tangents is optional
+
+        stax = import_stax()
+        layers = []
+        for l in range(self.n_layers):
+            layers.append(
+                stax.Dense(
+                    self.fan_out(l),
+                    W_std=self.w_std(l),
+                    b_std=self.b_std,
+                    parameterization=self.parameterization,
+                )
+            )
+            if l < self.depth:
+                layers.append(stax.Relu())
+        return stax.serial(*layers)
+
+    # ---- the Network protocol (ntkfix._models.base) -----------------------------------
+    @property
+    def spec(self) -> MLP:
+        return self
+
+    def check_inputs(self, x: Any, name: str = "x") -> jax.Array:
+        """``x`` as a real, finite (n, in_dim) float array, or an error naming ``name``."""
+        return check_inputs(x, name, self.in_dim)
+
+    def gate_params(self, params: Params) -> Params:
+        """Params that define the ReLU gates: the current params for a ReLU net."""
+        return params

@@ -1,0 +1,298 @@
+"""Datasets for NTK experiments: the ``Dataset`` record, preprocessing, splits, label noise.
+
+The theory (Arora et al. 2019, arXiv:1901.08584; docs/design.md, section 1) assumes
+unit-norm inputs. ``prepare`` runs the pipeline every loader uses, in this order:
+
+1. split: a random permutation drawn from the key; the first ``n_test`` points are the
+   test set (optionally the training set is then cut to ``n_train``);
+2. center (default on): subtract the feature mean of the *training* inputs from
+   training and test inputs;
+3. standardize (default off): divide each feature by its training standard deviation
+   (features with zero spread are left as they are);
+4. project to the unit sphere (default on): x <- x / |x| (a zero row is an error);
+5. corrupt (default p = 0): in the *training* set, exactly floor(p * n_train + 1/2) labels,
+   chosen by the key, are changed: binary labels flipped (y -> -y), multi-class labels
+   replaced by a different class drawn uniformly from the other k - 1.
+
+Targets: binary tasks give y in {-1, +1} of shape (n, 1); multi-class tasks give
+one-hot rows of shape (n, k) with entries 0/1 (``targets="onehot"``, default) or
+centered, 1 - 1/k and -1/k (``targets="centered"``, rows summing to 0); regression
+targets are kept as (n, k) floats. Same key, same numbers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ntkfix._core.validate import check_choice, check_fraction, check_key
+
+TASK_KINDS = ("binary", "multiclass", "regression")
+TARGETS = ("onehot", "centered")
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Dataset:
+    """A train/test split, preprocessed, with its provenance.
+
+    Attributes:
+      x_train: (n_train, d) inputs.
+      y_train: (n_train, k) targets (binary: k = 1, entries +-1; see module docstring).
+      x_test: (n_test, d) inputs.
+      y_test: (n_test, k) targets (never corrupted).
+      name: a short description, e.g. "digits[3v8]".
+      meta: read-only mapping: "kind" ("binary" | "multiclass" | "regression"),
+        "classes" (original label of each class index; binary: (negative, positive)),
+        "labels_train"/"labels_test" (class indices after/without corruption, or None),
+        "corrupted" (sorted indices into the training set whose label was changed),
+        "p" (corruption fraction), "train_index"/"test_index" (rows of the source data),
+        "mean"/"scale" (the centering/standardizing statistics used, or None), and
+        loader-specific entries.
+    """
+
+    x_train: jax.Array
+    y_train: jax.Array
+    x_test: jax.Array
+    y_test: jax.Array
+    name: str
+    meta: types.MappingProxyType = dataclasses.field(
+        default_factory=lambda: types.MappingProxyType({})
+    )
+
+    @property
+    def n_train(self) -> int:
+        return int(self.x_train.shape[0])
+
+    @property
+    def n_test(self) -> int:
+        return int(self.x_test.shape[0])
+
+    @property
+    def in_dim(self) -> int:
+        return int(self.x_train.shape[1])
+
+    @property
+    def out_dim(self) -> int:
+        return int(self.y_train.shape[1])
+
+    def __repr__(self) -> str:
+        return (
+            f"Dataset({self.name!r}, n_train={self.n_train}, n_test={self.n_test}, "
+            f"in_dim={self.in_dim}, out_dim={self.out_dim}, kind={self.meta.get('kind')!r}, "
+            f"p={self.meta.get('p')})"
+        )
+
+
+# ---- preprocessing (pure functions on numpy arrays) ----------------------------------
+def split_indices(key: jax.Array, n: int, n_test: int) -> tuple[np.ndarray, np.ndarray]:
+    """(train_idx, test_idx): a permutation of range(n) drawn from ``key``, test first."""
+    perm = np.asarray(jax.random.permutation(key, n))
+    return perm[n_test:], perm[:n_test]
+
+
+def center_features(
+    x_train: np.ndarray, x_test: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Subtract the training mean from both sets; returns (x_train, x_test, mean)."""
+    mean = x_train.mean(axis=0)
+    return x_train - mean, x_test - mean, mean
+
+
+def standardize_features(
+    x_train: np.ndarray, x_test: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Divide each feature by its training std (1 where the std is 0)."""
+    scale = x_train.std(axis=0)
+    scale = np.where(scale > 0, scale, 1.0)
+    return x_train / scale, x_test / scale, scale
+
+
+def project_to_sphere(x: np.ndarray, name: str = "x") -> np.ndarray:
+    """Rows scaled to unit Euclidean norm; a zero row raises ValueError."""
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    zero = np.flatnonzero(norms[:, 0] == 0)
+    if zero.size:
+        raise ValueError(
+            f"{name} row {int(zero[0])} has zero norm (after centering) and cannot be projected to "
+            f"the unit sphere ({zero.size} such rows); drop it or pass sphere=False"
+        )
+    return x / norms
+
+
+def corrupt_labels(
+    key: jax.Array, labels: np.ndarray, n_classes: int, p: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Change exactly floor(p * n + 1/2) class indices, chosen by ``key``, to a different class.
+
+    Args:
+      key: a ``jax.random`` key.
+      labels: (n,) integer class indices in [0, n_classes).
+      n_classes: k >= 2; for k = 2 this flips the label.
+      p: fraction in [0, 1].
+    Returns:
+      (new labels, sorted indices that changed).
+    """
+    p = check_fraction(p, "p")
+    key = check_key(key)
+    labels = np.array(labels)  # a writable host copy (also for jax arrays)
+    if labels.ndim != 1 or labels.dtype.kind not in "iu":
+        raise TypeError(
+            f"labels must be a 1-D integer array, got dtype {labels.dtype}, shape {labels.shape}"
+        )
+    if isinstance(n_classes, bool) or not isinstance(n_classes, (int, np.integer)) or n_classes < 2:
+        raise ValueError(f"n_classes must be an integer >= 2, got {n_classes!r}")
+    if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
+        raise ValueError(
+            f"labels must lie in [0, {n_classes - 1}] (n_classes={n_classes}), got "
+            f"[{labels.min()}, {labels.max()}]"
+        )
+    n = labels.shape[0]
+    n_bad = int(np.floor(p * n + 0.5))  # round half up (not Python's banker's rounding)
+    k_pick, k_shift = jax.random.split(key)
+    idx = np.sort(np.asarray(jax.random.permutation(k_pick, n))[:n_bad])
+    shift = np.asarray(jax.random.randint(k_shift, (n_bad,), 1, n_classes))
+    out = labels.copy()
+    out[idx] = (labels[idx] + shift) % n_classes
+    return out, idx
+
+
+def encode(labels: np.ndarray, n_classes: int, targets: str) -> np.ndarray:
+    """Class indices -> targets: "pm1" (n, 1) in {-1, +1} (class 1 -> +1, two classes only),
+    "onehot" (n, k) 0/1, or "centered" (n, k) one-hot minus 1/k."""
+    if targets == "pm1":
+        return (2.0 * labels - 1.0)[:, None]
+    onehot = np.eye(n_classes)[labels]
+    return onehot - 1.0 / n_classes if targets == "centered" else onehot
+
+
+def as_classes(y: Any, name: str = "y") -> tuple[np.ndarray, np.ndarray]:
+    """(class indices, sorted distinct labels) of a 1-D label array; >= 2 classes required."""
+    arr = np.asarray(y)
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        arr = arr[:, 0]
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be a 1-D array of class labels, got shape {arr.shape}")
+    if arr.dtype.kind == "f" and np.isnan(arr).any():
+        raise ValueError(f"{name} contains NaN labels ({int(np.isnan(arr).sum())} entries)")
+    classes, labels = np.unique(arr, return_inverse=True)
+    if classes.size < 2:
+        raise ValueError(
+            f"{name} has fewer than 2 classes (found {classes.size}: {classes.tolist()}); "
+            "a classification task needs at least 2"
+        )
+    return labels.reshape(-1), classes
+
+
+# ---- the pipeline ---------------------------------------------------------------------
+def _split_sizes(
+    n: int, test_fraction: float, n_train: int | None, n_test: int | None
+) -> tuple[int, int]:
+    test_fraction = check_fraction(test_fraction, "test_fraction", open_right=True)
+    nt = int(round(test_fraction * n)) if n_test is None else n_test
+    if isinstance(nt, bool) or not isinstance(nt, (int, np.integer)) or not 0 <= nt < n:
+        raise ValueError(
+            f"n_test must be an integer in [0, {n - 1}] for {n} points, got {n_test!r}"
+        )
+    ntr = n - nt if n_train is None else n_train
+    if isinstance(ntr, bool) or not isinstance(ntr, (int, np.integer)) or not 1 <= ntr <= n - nt:
+        raise ValueError(
+            f"n_train must be an integer in [1, {n - nt}] ({n} points, {nt} for testing), "
+            f"got {n_train!r}"
+        )
+    return int(ntr), int(nt)
+
+
+def prepare(
+    x: np.ndarray,
+    y: np.ndarray,
+    key: jax.Array,
+    *,
+    kind: str,
+    name: str,
+    classes: np.ndarray | None = None,
+    test_fraction: float = 0.2,
+    n_train: int | None = None,
+    n_test: int | None = None,
+    center: bool = True,
+    standardize: bool = False,
+    sphere: bool = True,
+    p: float = 0.0,
+    targets: str = "onehot",
+    dtype: Any = None,
+    extra_meta: dict | None = None,
+) -> Dataset:
+    """Split, preprocess, corrupt and encode (module docstring); returns a ``Dataset``.
+
+    Args:
+      x: (n, d) float64 features (already validated: finite, numeric).
+      y: (n,) class indices for "binary"/"multiclass" (with ``classes`` their original
+        labels), or (n, k) float targets for "regression".
+      key: a ``jax.random`` key; split into (split, corruption) keys.
+      kind: "binary", "multiclass" or "regression".
+      name: the dataset's name.
+      classes: original labels of the class indices (binary: (negative, positive)).
+      test_fraction: share of the points used for testing, in [0, 1) (rounded).
+      n_train, n_test: sizes (n_test overrides test_fraction; n_train subsamples the
+        rest, default all of it).
+      center, standardize, sphere: preprocessing steps 2-4 (module docstring).
+      p: label-corruption fraction in [0, 1] (classification only).
+      targets: "onehot" (0/1) or "centered" multi-class encoding.
+      dtype: floating dtype of the arrays (default: jax's default float).
+      extra_meta: entries added to ``Dataset.meta``.
+    """
+    key = check_key(key)
+    check_choice(kind, "kind", TASK_KINDS)
+    check_choice(targets, "targets", TARGETS)
+    p = check_fraction(p, "p")
+    if kind == "regression" and p > 0:
+        raise ValueError(f"p={p} corrupts class labels, but this task is a regression task")
+    ntr, nt = _split_sizes(x.shape[0], test_fraction, n_train, n_test)
+    k_split, k_corrupt = jax.random.split(key)
+    train_idx, test_idx = split_indices(k_split, x.shape[0], nt)
+    train_idx = train_idx[:ntr]
+    xtr, xte = x[train_idx], x[test_idx]
+    mean = scale = None
+    if center:
+        xtr, xte, mean = center_features(xtr, xte)
+    if standardize:
+        xtr, xte, scale = standardize_features(xtr, xte)
+    if sphere:
+        xtr, xte = project_to_sphere(xtr, "x_train"), project_to_sphere(xte, "x_test")
+    meta: dict[str, Any] = dict(
+        kind=kind, p=p, train_index=train_idx, test_index=test_idx, mean=mean, scale=scale
+    )
+    if kind == "regression":
+        ytr, yte = y[train_idx], y[test_idx]
+        meta.update(classes=None, labels_train=None, labels_test=None, corrupted=np.zeros(0, int))
+    else:
+        n_classes = 0 if classes is None else len(classes)
+        if n_classes < 2 or (kind == "binary" and n_classes != 2):
+            raise ValueError(
+                f"a {kind} task needs {'exactly' if kind == 'binary' else 'at least'} 2 "
+                f"classes, got {n_classes}"
+            )
+        ltr, lte = y[train_idx], y[test_idx]
+        ltr, bad = corrupt_labels(k_corrupt, ltr, n_classes, p)
+        enc = "pm1" if kind == "binary" else targets
+        ytr, yte = encode(ltr, n_classes, enc), encode(lte, n_classes, enc)
+        meta.update(classes=classes, labels_train=ltr, labels_test=lte, corrupted=bad)
+        if kind == "multiclass":
+            meta["targets"] = targets
+    meta.update(extra_meta or {})
+    dtype = jnp.result_type(float) if dtype is None else dtype
+    if not jnp.issubdtype(dtype, jnp.floating):
+        raise TypeError(f"dtype must be a floating dtype, got {jnp.dtype(dtype)}")
+    arr = lambda a: jnp.asarray(np.asarray(a, np.float64).astype(dtype))
+    return Dataset(
+        x_train=arr(xtr),
+        y_train=arr(ytr),
+        x_test=arr(xte),
+        y_test=arr(yte),
+        name=name,
+        meta=types.MappingProxyType(meta),
+    )

@@ -1,0 +1,223 @@
+"""FAP -> ReLU twin of width 2m: exact after real training, certificate flags, failure modes."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import ntkfix
+from ntkfix._conversion.mlp import _check, twin_params
+
+N, D, M = 12, 3, 6
+
+
+def _data(seed=1, scale=1.0):
+    x = scale * jax.random.normal(jax.random.PRNGKey(seed), (N, D))
+    return x, jnp.concatenate([jnp.sin(2 * x[:, :1]), x[:, 1:2] ** 2], axis=1)
+
+
+def _trained(depth, b_std, param, k=2):
+    spec = ntkfix.MLP(D, M, depth, out_dim=k, b_std=b_std, parameterization=param)
+    p0 = spec.init(jax.random.PRNGKey(depth))
+    model = ntkfix.FixedPattern(spec, p0)
+    x, y = _data()
+    # a tenth of the kernel step: n / lambda_max sits at the edge of stability for deep nets,
+    # and the random draw (so the run) differs between jax versions
+    lr = ntkfix.train(model, p0, x, y[:, :k], steps=1, track=()).lr / 10
+    res = ntkfix.train(model, p0, x, y[:, :k], steps=40, lr=lr, record_every=40, track=())
+    return spec, p0, model, res.params, x
+
+
+def _np_terms(spec, p0, p, x):
+    """Independent NumPy forward: per hidden layer (u, z) of the ReLU net at p0 / FAP net at p."""
+    g = v = np.asarray(x)
+    out = []
+    for l in range(spec.depth):
+        (W0, b0), (W, b) = p0[2 * l], p[2 * l]
+        a, beta = spec.weight_scale(l), spec.bias_scale()
+        u = a * g @ np.asarray(W0) + (0 if b0 is None else beta * np.asarray(b0))
+        z = a * v @ np.asarray(W) + (0 if b is None else beta * np.asarray(b))
+        out.append((u, z))
+        g, v = np.maximum(u, 0), (u > 0) * z
+    return out
+
+
+def _direct_flags(spec, p0, p, x, Ms):
+    """Row holds iff relu(M u + z) - M relu(u) == 1[u > 0] z for every unit (numerically)."""
+    ok = np.ones(len(x), bool)
+    for (u, z), m in zip(_np_terms(spec, p0, p, x), Ms, strict=True):
+        lhs = np.maximum(m * u + z, 0) - m * np.maximum(u, 0)
+        gap = np.abs(lhs - (u > 0) * z)
+        ok &= (gap <= 1e-12 * (m * np.abs(u) + np.abs(z) + 1)).all(axis=1)
+    return ok
+
+
+@pytest.mark.parametrize("param", ["ntk", "standard"])
+@pytest.mark.parametrize("b_std", [None, 0.3])
+@pytest.mark.parametrize("depth", [1, 2, 3])
+def test_exact_on_building_data_after_training(depth, b_std, param):
+    spec, p0, model, p, x = _trained(depth, b_std, param)
+    moved = sum(
+        float(jnp.sum((a - b) ** 2))
+        for a, b in zip(jax.tree_util.tree_leaves(p), jax.tree_util.tree_leaves(p0), strict=True)
+    )
+    assert moved > 1e-6  # real training happened
+    rspec, rparams, cert = ntkfix.to_relu(model, p, x)
+    assert isinstance(rspec, ntkfix.MLP)
+    assert (rspec.width, rspec.depth, rspec.in_dim, rspec.out_dim) == (
+        2 * M,
+        depth,
+        D,
+        spec.out_dim,
+    )
+    assert rspec.parameterization == "standard" and rspec.has_bias == spec.has_bias
+    rspec.check_params(rparams)
+    fap = np.asarray(model.apply(p, x))
+    twin = np.asarray(rspec.apply(rparams, x))
+    scale = np.abs(fap).max()
+    assert np.abs(twin - fap).max() <= 1e-9 * scale
+    assert cert.exact and cert.building.rows_ok.all() and cert.building.boundary_units == 0
+    assert cert.max_error == pytest.approx(np.abs(twin - fap).max(), abs=1e-15)
+    assert cert.building.output_scale == pytest.approx(scale)
+    # constants: the data's minimum, the margin and the floor
+    for m, need, ratio in zip(cert.M, cert.required, cert.ratio, strict=True):
+        assert m.shape == need.shape == (M,)
+        np.testing.assert_allclose(m, np.maximum(1.0, 1.5 * need.max()), rtol=1e-15)
+        assert need.max() <= ratio + 1e-15
+    assert cert.M_max == tuple(float(m.max()) for m in cert.M)
+    for (u, z), need, ratio in zip(
+        _np_terms(spec, p0, p, x), cert.required, cert.ratio, strict=True
+    ):
+        nz = u != 0
+        assert ratio == pytest.approx(np.max(np.abs(z[nz]) / np.abs(u[nz])), rel=1e-12)
+        per_unit = np.where(nz, np.maximum(0, -np.sign(u) * z) / np.where(nz, np.abs(u), 1), 0).max(
+            axis=0
+        )
+        np.testing.assert_allclose(need, per_unit, rtol=1e-12)
+
+
+@pytest.mark.nt
+def test_twin_runs_in_neural_tangents(nt):
+    """The twin is an ordinary stax network: neural-tangents' apply_fn gives the same outputs."""
+    spec, p0, model, p, x = _trained(2, 0.3, "ntk")
+    rspec, rparams, _ = ntkfix.to_relu(model, p, x)
+    _, apply_fn, _ = rspec.stax()
+    np.testing.assert_allclose(apply_fn(rparams, x), model.apply(p, x), rtol=0, atol=1e-9)
+
+
+@pytest.fixture(scope="module")
+def converted():
+    spec, p0, model, p, x = _trained(2, None, "ntk")
+    return spec, p0, model, p, x, ntkfix.to_relu(model, p, x)
+
+
+def test_check_on_fresh_data_matches_direct_recomputation(converted):
+    spec, p0, model, p, _, (rspec, rparams, cert) = converted
+    x_new = 3.0 * jax.random.normal(jax.random.PRNGKey(7), (400, D))
+    chk = cert.check(x_new)
+    direct = _direct_flags(spec, p0, p, x_new, cert.M)
+    np.testing.assert_array_equal(chk.rows_ok, direct)
+    assert 0 < chk.rows_ok.sum() < len(x_new)  # both outcomes occur
+    np.testing.assert_array_equal(chk.rows_ok, chk.layer_ok.all(axis=1))
+    err = np.abs(np.asarray(rspec.apply(rparams, x_new) - model.apply(p, x_new))).max(axis=1)
+    scale = chk.output_scale
+    assert err[chk.rows_ok].max() <= 1e-9 * scale and chk.max_error_ok == pytest.approx(
+        err[chk.rows_ok].max(), abs=1e-15
+    )
+    assert chk.max_error == pytest.approx(err.max()) and err.max() > 1e-6 * scale
+    # the building data re-checks as exact
+    assert cert.check(converted[4]).all_ok
+
+
+def test_below_the_required_constant_fails_and_is_flagged(converted):
+    spec, p0, model, p, x, (rspec, _, cert) = converted
+    low = tuple(0.5 * r for r in cert.required)
+    chk = _check(model, p, rspec, twin_params(spec, p0, p, low), low, x)
+    assert not chk.all_ok
+    np.testing.assert_array_equal(chk.rows_ok, _direct_flags(spec, p0, p, x, low))
+    err = np.abs(np.asarray(rspec.apply(twin_params(spec, p0, p, low), x) - model.apply(p, x))).max(
+        axis=1
+    )
+    assert err[~chk.rows_ok].max() > 1e-6 and err[chk.rows_ok].max() <= 1e-9 * chk.output_scale
+
+
+def test_gate_boundary_is_reported():
+    """u == 0 exactly (unit j's weight on feature 0 is 0 at theta_0, x = +-e_0) with z > 0."""
+    spec = ntkfix.MLP(D, M, 1)
+    p0 = spec.init(jax.random.PRNGKey(0))
+    j = 2
+    p0[0] = (p0[0][0].at[0, j].set(0.0), None)
+    model = ntkfix.FixedPattern(spec, p0)
+    p = list(p0)
+    p[0] = (p0[0][0].at[0, j].set(0.7), None)  # values at any params: z_j(e_0) = a * 0.7 > 0
+    e0 = np.eye(D)[:1]
+    x, _ = _data()
+    x_all = np.concatenate([np.asarray(x), e0], axis=0)
+    rspec, rparams, cert = ntkfix.to_relu(model, p, x_all)
+    assert not cert.exact and cert.building.boundary_units == 1
+    assert cert.building.rows_ok.tolist() == [True] * N + [False]
+    err = np.abs(np.asarray(rspec.apply(rparams, x_all) - model.apply(p, x_all))).max(axis=1)
+    readout = abs(float(spec.weight_scale(1) * p[2][0][j, 0]))
+    assert err[-1] == pytest.approx(
+        spec.weight_scale(0) * 0.7 * readout, rel=1e-12
+    )  # relu(z) leaks
+    assert err[:-1].max() <= 1e-9 * cert.building.output_scale
+    assert cert.max_error == pytest.approx(err[-1])
+    chk = cert.check(np.concatenate([-e0, e0, e0 * 0.5]))  # z < 0 on the boundary is fine
+    assert chk.rows_ok.tolist() == [True, False, False] and chk.boundary_units == 2
+
+
+@pytest.mark.parametrize(
+    "call, exc, msg",
+    [
+        (
+            lambda m, p, x: ntkfix.to_relu(m.spec, p, x),
+            TypeError,
+            r"model must be an ntkfix.FixedPattern, got MLP \(an MLP already is a ReLU network\)",
+        ),
+        (
+            lambda m, p, x: ntkfix.to_relu("net", p, x),
+            TypeError,
+            "model must be an ntkfix.FixedPattern, got str",
+        ),
+        (lambda m, p, x: ntkfix.to_relu(m, p[:1], x), ValueError, "params has 1 entries"),
+        (lambda m, p, x: ntkfix.to_relu(m, p, x[:, :2]), ValueError, "x has 2 features"),
+        (
+            lambda m, p, x: ntkfix.to_relu(m, p, x, margin=-1),
+            ValueError,
+            "margin must be a finite number >= 0",
+        ),
+        (lambda m, p, x: ntkfix.to_relu(m, p, x, floor=0), ValueError, "floor must be > 0"),
+        (
+            lambda m, p, x: ntkfix.to_relu(m, p, x)[2].check(x[:, :2]),
+            ValueError,
+            "x_new has 2 features",
+        ),
+    ],
+)
+def test_errors(call, exc, msg):
+    spec = ntkfix.MLP(D, 4, 1)
+    p = spec.init(jax.random.PRNGKey(0))
+    with pytest.raises(exc, match=msg):
+        call(ntkfix.FixedPattern(spec, p), p, np.ones((3, D)))
+
+
+def test_per_unit_constants_are_exact_and_smaller():
+    spec, p0, model, p, x = _trained(2, 0.3, "ntk")
+    _, _, layer = ntkfix.to_relu(model, p, x)
+    rspec, rparams, unit = ntkfix.to_relu(model, p, x, constants="unit")
+    for m, need in zip(unit.M, unit.required, strict=True):
+        np.testing.assert_allclose(m, np.maximum(1.0, 1.5 * need), rtol=1e-15)
+    assert all(u.max() == pytest.approx(lay.max()) for u, lay in zip(unit.M, layer.M, strict=True))
+    assert any(np.median(u) < np.median(lay) for u, lay in zip(unit.M, layer.M, strict=True))
+    fap = np.asarray(model.apply(p, x))
+    assert (
+        unit.exact
+        and np.abs(np.asarray(rspec.apply(rparams, x)) - fap).max() <= 1e-9 * np.abs(fap).max()
+    )
+    x_new = 3.0 * jax.random.normal(jax.random.PRNGKey(7), (200, D))
+    np.testing.assert_array_equal(
+        unit.check(x_new).rows_ok, _direct_flags(spec, p0, p, x_new, unit.M)
+    )
+    with pytest.raises(ValueError, match="unknown constants 'row'"):
+        ntkfix.to_relu(model, p, x, constants="row")
