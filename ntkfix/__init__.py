@@ -29,6 +29,7 @@ from ntkfix._core.errors import IllConditionedKernel as IllConditionedKernel
 from ntkfix._core.errors import KernelTooLarge as KernelTooLarge
 from ntkfix._core.errors import NeuralTangentsUnavailable as NeuralTangentsUnavailable
 from ntkfix._core.errors import TrainingDiverged as TrainingDiverged
+from ntkfix._core.errors import UnsupportedOperation as UnsupportedOperation
 from ntkfix._core.nt import available as neural_tangents_available
 from ntkfix._dynamics.linearized import LinearizedTrajectory as LinearizedTrajectory
 from ntkfix._dynamics.linearized import linearized_trajectory as linearized_trajectory
@@ -56,6 +57,7 @@ from ntkfix._kernels.empirical import empirical_ntk as empirical_ntk
 from ntkfix._kernels.empirical import empirical_ntk_autodiff as empirical_ntk_autodiff
 from ntkfix._kernels.infinite import infinite_nngp as infinite_nngp
 from ntkfix._kernels.infinite import infinite_ntk as infinite_ntk
+from ntkfix._kernels.infinite import stax_kernel as stax_kernel
 from ntkfix._kernels.metrics import METRICS as KERNEL_METRICS
 from ntkfix._kernels.metrics import Spectrum as Spectrum
 from ntkfix._kernels.metrics import kernel_distance as kernel_distance
@@ -80,8 +82,10 @@ __all__ = [
     "empirical_ntk_to_disk",
     "ntk_flops",
     "KernelTooLarge",
+    "UnsupportedOperation",
     "infinite_nngp",
     "infinite_ntk",
+    "stax_kernel",
     "kernel_distance",
     "kernel_regression",
     "ntk_regression",

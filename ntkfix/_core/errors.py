@@ -50,8 +50,19 @@ class TrainingDiverged(FloatingPointError, ValueError):
         )
 
 
+class UnsupportedOperation(ValueError):
+    """The network holds an operation this function cannot handle (named, with where it
+    occurs in the user's code)."""
+
+
 class NeuralTangentsUnavailable(ImportError):
     """neural-tangents cannot be imported here (not installed, or an incompatible jax)."""
 
 
-USER_ERRORS = (KernelTooLarge, IllConditionedKernel, TrainingDiverged, NeuralTangentsUnavailable)
+USER_ERRORS = (
+    KernelTooLarge,
+    IllConditionedKernel,
+    TrainingDiverged,
+    UnsupportedOperation,
+    NeuralTangentsUnavailable,
+)

@@ -14,20 +14,36 @@ import jax
 import jax.numpy as jnp
 
 from ntkfix._core.validate import check_bool, check_positive_int, normalize_layers
+from ntkfix._kernels.jacobian import jacobian_block, jacobian_source, n_params
 from ntkfix._kernels.structured import structured_source
 from ntkfix._kernels.tiling import TileRunner, default_block, sharded_kernel, tiled_kernel
-from ntkfix._models.base import Model, check_model
+from ntkfix._models.base import Model, check_model, is_structured
 from ntkfix._models.mlp import Params
 
 
 def check_kernel_args(model: Any, params: Any, x1: Any, x2: Any, trainable: Any):
     """The arguments every empirical kernel takes, validated at the boundary:
-    ``(model, params, x1, x2 or None, layers)`` (layers: sorted dense-layer indices)."""
+    ``(model, params, x1, x2 or None, layers)``; ``layers`` are sorted dense-layer
+    indices for an ``MLP``-based model, None (all parameters) for any other network."""
     model = check_model(model)
     params = model.check_params(params)
     x1 = model.check_inputs(x1, "x1")
     x2 = None if x2 is None else model.check_inputs(x2, "x2")
-    return model, params, x1, x2, normalize_layers(trainable, model.spec.n_layers)
+    if is_structured(model):
+        return model, params, x1, x2, normalize_layers(trainable, model.spec.n_layers)
+    if trainable is not None:
+        raise ValueError(
+            f"trainable={trainable!r} selects dense layers of an ntkfix.MLP; for other "
+            "networks every parameter counts: pass trainable=None"
+        )
+    k = model.output_shape(params, x1)[1]
+    if x2 is not None:
+        if x2.shape[1:] != x1.shape[1:]:
+            raise ValueError(
+                f"x1 and x2 must have the same shape per example, got {tuple(x1.shape)} "
+                f"and {tuple(x2.shape)}"
+            )
+    return model, params, x1, x2, k
 
 
 def empirical_ntk(
@@ -42,24 +58,28 @@ def empirical_ntk(
     devices: Any = None,
     sharded: bool = False,
 ) -> jax.Array:
-    """Exact empirical NTK of a ReLU (``MLP``) or FAP (``FixedPattern``) network.
+    """Exact empirical NTK of a network: Theta(x, x') = J(x) J(x')^T.
 
-    Theta(x, x') = sum_l J_l(x) J_l(x')^T over the parameters of the ``trainable``
-    layers, computed with the per-layer structured formula (module docstring),
-    never materializing a Jacobian, in tiles of ``block_size`` x ``block_size``. For
+    For an ``MLP`` or ``FixedPattern`` of one the sum runs over the parameters of the
+    ``trainable`` layers and uses the per-layer structured formula
+    (``ntkfix._kernels.structured``), never materializing a Jacobian. Any other network
+    (a function ``f(params, x)``, a stax triple, their ``FixedPattern``) goes by
+    Jacobian contraction (``ntkfix._kernels.jacobian``) over all its parameters. Both
+    run in tiles of ``block_size`` x ``block_size``. For
     x2=None the symmetry K(x, x) = K(x, x)^T is used (only tiles on and above the
     diagonal are computed) and the result is exactly symmetric. Cost: ``ntk_flops``.
 
     Args:
-      model: ``ntkfix.MLP`` or ``ntkfix.FixedPattern``.
-      params: parameters in the stax.serial layout of ``model.spec``.
-      x1: (n1, in_dim) inputs.
-      x2: (n2, in_dim) inputs, or None for x1.
+      model: ``ntkfix.MLP``, ``ntkfix.FixedPattern``, a function ``f(params, x) -> (n, k)``
+        or a stax triple ``(init_fn, apply_fn, kernel_fn)``.
+      params: the model's parameters (for an MLP: the stax.serial layout of its spec).
+      x1: (n1, ...) inputs ((n1, in_dim) for an MLP).
+      x2: (n2, ...) inputs, or None for x1.
       trace: True -> (n1, n2), the mean over the k outputs of Theta_cc (as
         neural-tangents' ``trace_axes=(-1,)``); False -> (n1, n2, k, k).
       trainable: which dense layers' parameters count: None (all), a layer index,
         a sequence of indices (negative from the readout, -1 = readout), or
-        "hidden" / "readout".
+        "hidden" / "readout" (MLP-based models only; others: None).
       block_size: rows per tile (default: from the width, see
         ``ntkfix._kernels.tiling.default_block``).
       devices: where tiles run: None (all local devices of the default backend), an
@@ -86,14 +106,17 @@ def empirical_ntk(
       (5, 5)
     """
     model, params, x1, x2, layers = check_kernel_args(model, params, x1, x2, trainable)
-    spec = model.spec
     n1 = x1.shape[0]
     n2 = n1 if x2 is None else x2.shape[0]
-    if block_size is None:
-        block = default_block(spec.width, max(n1, n2))
-    else:
-        block = check_positive_int(block_size, "block_size")
-    runner = TileRunner(structured_source(model, params, layers, trace), x1, x2, devices=devices)
+    if is_structured(model):
+        source = structured_source(model, params, layers, trace)
+        auto = default_block(model.spec.width, max(n1, n2))
+    else:  # any other network: Jacobian contraction, ``layers`` is the output count k
+        source = jacobian_source(model, params, layers, trace)
+        itemsize = jnp.dtype(x1.dtype).itemsize
+        auto = jacobian_block(max(n1, n2), layers, n_params(params), itemsize)
+    block = auto if block_size is None else check_positive_int(block_size, "block_size")
+    runner = TileRunner(source, x1, x2, devices=devices)
     if not check_bool(sharded, "sharded"):
         return tiled_kernel(runner, n1, n2, block)
     if runner.tracing:
@@ -119,8 +142,17 @@ def empirical_ntk_autodiff(
     Same arguments and output as ``empirical_ntk``.
     """
     model, params, x1, x2, layers = check_kernel_args(model, params, x1, x2, trainable)
-    spec = model.spec
     x2 = x1 if x2 is None else x2
+    if not is_structured(model):
+        j1 = jax.jacrev(model.forward)(params, x1)
+        j2 = jax.jacrev(model.forward)(params, x2)
+        flat = lambda j: [
+            a.reshape(a.shape[0], a.shape[1], -1) for a in jax.tree_util.tree_leaves(j)
+        ]
+        pairs = zip(flat(j1), flat(j2), strict=True)
+        K = sum(jnp.einsum("icp,jdp->ijcd", a, b) for a, b in pairs)
+        return jnp.trace(K, axis1=2, axis2=3) / K.shape[2] if trace else K
+    spec = model.spec
     dense = spec.dense(params)
 
     def f(sub, x):

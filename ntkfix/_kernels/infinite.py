@@ -20,14 +20,20 @@ the readout's ``out_W_std``.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from ntkfix._core import nt as _nt
-from ntkfix._core.validate import check_choice, check_inputs, normalize_layers
+from ntkfix._core.validate import check_choice, check_inputs, check_positive_int, normalize_layers
+from ntkfix._kernels.layout import mirror_block
+from ntkfix._kernels.tiling import TileRunner, TileSource, tiled_kernel
+from ntkfix._models.base import check_model
+from ntkfix._models.function import check_batch
 from ntkfix._models.mlp import MLP
 
 BACKENDS = ("auto", "neural_tangents", "closed_form")
@@ -121,14 +127,18 @@ def _resolve_backend(backend: str, subset: bool) -> str:
 
 
 def infinite_ntk(
-    spec: MLP, x1: Any, x2: Any = None, *, backend: str = "auto", trainable: Any = None
+    spec: Any, x1: Any, x2: Any = None, *, backend: str = "auto", trainable: Any = None
 ) -> jax.Array:
     """Infinite-width NTK of the ReLU MLP ``spec``, shape (n1, n2), per output.
 
+    ``spec`` may also be a neural-tangents stax triple ``(init_fn, apply_fn, kernel_fn)``
+    (or its ``FixedPattern``, whose infinite-width kernel is the ReLU net's): its
+    ``kernel_fn`` is then evaluated jitted, tile by tile (``stax_kernel``).
+
     Args:
       spec: the architecture (width is ignored except for the standard
-        parameterization, whose NTK scales with the layer widths).
-      x1, x2: (n, in_dim) inputs; x2=None means x1.
+        parameterization, whose NTK scales with the layer widths), or a stax triple.
+      x1, x2: (n, in_dim) inputs ((n, ...) for a stax triple); x2=None means x1.
       backend: "neural_tangents" (``spec.stax()`` kernel_fn), "closed_form" (the
         recursion in this module's docstring) or "auto" (neural-tangents when it
         imports and no layer subset is asked for, else the closed form).
@@ -144,6 +154,8 @@ def infinite_ntk(
       >>> ntkfix.infinite_ntk(spec, x, backend="closed_form").shape
       (2, 2)
     """
+    if not isinstance(spec, MLP):
+        return stax_kernel(spec, x1, x2, "ntk", trainable=trainable)
     x1, x2 = _prepare(spec, x1, x2)
     layers = normalize_layers(trainable, spec.n_layers)
     subset = layers != tuple(range(spec.n_layers))
@@ -152,11 +164,14 @@ def infinite_ntk(
     return closed_form_kernels(spec, x1, x2, layers)[0]
 
 
-def infinite_nngp(spec: MLP, x1: Any, x2: Any = None, *, backend: str = "auto") -> jax.Array:
+def infinite_nngp(spec: Any, x1: Any, x2: Any = None, *, backend: str = "auto") -> jax.Array:
     """Infinite-width NNGP kernel (output covariance) of ``spec``, (n1, n2), per output.
 
-    Same backends as ``infinite_ntk``; the closed form is S_L in the module docstring.
+    Same backends and models as ``infinite_ntk``; the closed form is S_L in the module
+    docstring.
     """
+    if not isinstance(spec, MLP):
+        return stax_kernel(spec, x1, x2, "nngp")
     x1, x2 = _prepare(spec, x1, x2)
     if _resolve_backend(backend, False) == "neural_tangents":
         return _nt_call(spec, x1, x2, "nngp")
@@ -167,3 +182,61 @@ def _nt_call(spec, x1, x2, which):
     _nt.import_nt(f"backend='neural_tangents' ({which})")
     kernel_fn = spec.stax()[2]
     return jnp.asarray(kernel_fn(x1, x2, which))
+
+
+@functools.partial(jax.jit, static_argnames=("kernel_fn", "which", "diag"))
+def _kernel_tile(kernel_fn, which, diag, x1b, x2b):
+    blk = kernel_fn(x1b, None if diag else x2b, which)
+    return mirror_block(blk, True) if diag else blk
+
+
+def stax_kernel(
+    model: Any,
+    x1: Any,
+    x2: Any = None,
+    which: str = "ntk",
+    *,
+    trainable: Any = None,
+    block_size: int | None = None,
+) -> jax.Array:
+    """``kernel_fn(x1, x2, which)`` of a stax model, jitted and tile by tile (symmetric
+    tiles for K(x, x)), so that only a tile's intermediates are held at once.
+
+    Args:
+      model: a stax triple ``(init_fn, apply_fn, kernel_fn)``, or an ntkfix model made
+        from one (its ``kernel_fn``).
+      x1, x2: (n, ...) inputs; x2=None means x1.
+      which: "ntk" or "nngp".
+      block_size: rows per tile (default 512 for flat inputs, 64 for images).
+    Returns:
+      (n1, n2), traced over the outputs as neural-tangents' kernels are.
+    """
+    kernel_fn = getattr(check_model(model, "spec"), "kernel_fn", None)
+    if kernel_fn is None:
+        raise ValueError(
+            "an infinite-width kernel needs an ntkfix.MLP or a stax triple (init_fn, "
+            "apply_fn, kernel_fn); this model is a plain function without a kernel_fn"
+        )
+    if trainable is not None:
+        raise ValueError("trainable= needs an ntkfix.MLP: a stax kernel_fn has no layer subsets")
+    check_choice(which, "which", ("ntk", "nngp"))
+    _nt.import_nt(f"the {which} kernel of a stax model")
+    x1 = check_batch(x1, "x1")
+    x2 = None if x2 is None else check_batch(x2, "x2")
+    n = max(x1.shape[0], 0 if x2 is None else x2.shape[0])
+    if block_size is None:
+        block = 512 if x1.ndim == 2 else 64
+        while block > 8 and block >= 2 * n:
+            block //= 2
+    else:
+        block = check_positive_int(block_size, "block_size")
+    source = TileSource(
+        operands=(),
+        features=lambda ops, xb: xb,
+        tile=lambda f1, f2, diag: _kernel_tile(kernel_fn, which, diag, f1, f2),
+        feature_bytes=lambda n: n * int(np.prod(x1.shape[1:])) * x1.dtype.itemsize,
+        trace=True,
+    )
+    return tiled_kernel(
+        TileRunner(source, x1, x2), x1.shape[0], n if x2 is None else x2.shape[0], block
+    )

@@ -13,6 +13,7 @@ from typing import Any, Protocol, runtime_checkable
 import jax
 
 from ntkfix._models.fixed import FixedPattern
+from ntkfix._models.function import Function, GraphFixedPattern, from_user
 from ntkfix._models.mlp import MLP
 
 
@@ -42,14 +43,29 @@ class Network(Protocol):
     def spec(self) -> MLP: ...
 
 
-Model = MLP | FixedPattern
+Model = MLP | FixedPattern | Function | GraphFixedPattern
+
+
+def is_structured(model: Any) -> bool:
+    """True for the networks with a structured (Jacobian-free) kernel: ``MLP`` and
+    ``FixedPattern`` of an ``MLP``."""
+    return isinstance(model, (MLP, FixedPattern))
 
 
 def check_model(model: Any, name: str = "model") -> Model:
-    """``model`` if ntkfix can work with it, else a TypeError naming ``name``."""
-    if not isinstance(model, (MLP, FixedPattern)):
+    """``model`` as an ntkfix network, else a TypeError naming ``name``.
+
+    Accepted: ``ntkfix.MLP``, ``ntkfix.FixedPattern(...)``, a function ``f(params, x)``
+    returning (n, k) outputs, or a neural-tangents stax triple ``(init_fn, apply_fn,
+    kernel_fn)`` (wrapped as ``Function``).
+    """
+    if isinstance(model, (MLP, FixedPattern, GraphFixedPattern, Function)):
+        return model
+    wrapped = from_user(model)
+    if wrapped is None:
         raise TypeError(
-            f"{name} must be an ntkfix.MLP (ReLU net) or ntkfix.FixedPattern, got "
+            f"{name} must be an ntkfix.MLP, an ntkfix.FixedPattern, a function "
+            f"f(params, x) -> (n, k) or a stax triple (init_fn, apply_fn, kernel_fn), got "
             f"{type(model).__name__}"
         )
-    return model
+    return wrapped

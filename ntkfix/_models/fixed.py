@@ -20,6 +20,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from ntkfix._models.function import GraphFixedPattern, check_param_tree, from_user
 from ntkfix._models.mlp import MLP, Params
 
 Gates = list  # one bool (n, width) array per hidden layer
@@ -63,6 +64,11 @@ def gated_forward(spec: MLP, params: Params, x: jax.Array, gates: Gates | None =
 class FixedPattern:
     """A fixed-activation-pattern network: gates from ``params0``, values from ``params``.
 
+    ``FixedPattern(spec, params0)`` with an ``ntkfix.MLP`` is this class (the fast,
+    structured path). With any other network - a function ``f(params, x)``, a stax
+    triple - it returns a ``GraphFixedPattern``: ``f``'s graph with every ReLU-like gate
+    frozen at ``params0`` (``ntkfix._models.graph``).
+
     ``model.apply(params, x)`` computes h_l = 1[u_l(x) > 0] * z_l(x; params) with u_l the
     pre-activations of the ReLU net at ``params0``; no gradient flows through the gates.
     At ``params == params0`` it equals the ReLU net in value and gradient.
@@ -81,6 +87,17 @@ class FixedPattern:
 
     spec: MLP
     params0: Params
+
+    def __new__(cls, spec: Any, params0: Any):
+        if isinstance(spec, MLP):
+            return super().__new__(cls)
+        base = from_user(spec)
+        if base is None:
+            raise TypeError(
+                "spec must be an ntkfix.MLP, a function f(params, x) or a stax triple "
+                f"(init_fn, apply_fn, kernel_fn), got {type(spec).__name__}"
+            )
+        return GraphFixedPattern(base, check_param_tree(params0, "params0"))
 
     def __post_init__(self):
         if not isinstance(self.spec, MLP):

@@ -1,0 +1,82 @@
+"""The exact empirical NTK of any network by Jacobian contraction, tile by tile.
+
+For a network f(params, x) -> (n, k) with P parameters, the features of a block of b
+inputs are its Jacobian rows J (b, k, P) (per example: ``jax.vmap`` of ``jax.jacrev``, k
+backward passes each), and a tile is
+
+    Theta_cc'(x, x') = <J_c(x), J_c'(x')>      traced: (1/k) sum_c <J_c(x), J_c(x')>
+
+(neural-tangents' JACOBIAN_CONTRACTION; Novak et al. 2022, arXiv:2206.08720, give its
+cost: O(n k P) memory for the features of n inputs, O(n1 n2 k^2 P) for the tiles). The
+tiler (``ntkfix._kernels.tiling``) bounds memory by the block size, which is chosen so
+that a block's features stay within ``JACOBIAN_BUDGET_BYTES``.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+
+from ntkfix._kernels.layout import mirror_block
+from ntkfix._kernels.tiling import TileSource
+
+JACOBIAN_BUDGET_BYTES = 2**28  # features of one block of rows
+
+
+def n_params(params) -> int:
+    """Number of scalars in the params pytree."""
+    return sum(int(a.size) for a in jax.tree_util.tree_leaves(params))
+
+
+def jacobian_rows(model, params, xb: jax.Array) -> jax.Array:
+    """(b, k, P) Jacobian of ``model.forward(params, .)`` at each row of ``xb``; the
+    parameter axis runs over the params leaves in pytree order, each flattened."""
+    leaves, treedef = jax.tree_util.tree_flatten(params)
+
+    def one(xi):
+        f = lambda *ls: model.forward(jax.tree_util.tree_unflatten(treedef, ls), xi[None])[0]
+        jac = jax.jacrev(f, argnums=tuple(range(len(leaves))))(*leaves)
+        return jnp.concatenate([j.reshape(j.shape[0], -1) for j in jac], axis=1)
+
+    return jax.vmap(one)(xb)
+
+
+@jax.jit
+def _features(model, params, xb):
+    return jacobian_rows(model, params, xb)
+
+
+@functools.partial(jax.jit, static_argnames=("trace", "diag"))
+def _tile(J1, J2, trace, diag):
+    if trace:
+        blk = jnp.einsum("icp,jcp->ij", J1, J2) / J1.shape[1]
+    else:
+        blk = jnp.einsum("icp,jdp->ijcd", J1, J2)
+    return mirror_block(blk, trace) if diag else blk
+
+
+def jacobian_block(n: int, k: int, P: int, itemsize: int) -> int:
+    """Rows per tile: a power of two whose features fit ``JACOBIAN_BUDGET_BYTES`` (8..512),
+    and no more than n needs."""
+    block = 512
+    while block > 8 and block * k * P * itemsize > JACOBIAN_BUDGET_BYTES:
+        block //= 2
+    while block > 8 and block >= 2 * n:
+        block //= 2
+    return block
+
+
+def jacobian_source(model, params, k: int, trace: bool) -> TileSource:
+    """The ``TileSource`` of the Jacobian-contraction kernel of ``model`` at ``params``."""
+    P = n_params(params)
+    itemsize = jnp.dtype(jnp.result_type(*jax.tree_util.tree_leaves(params))).itemsize
+    trace = bool(trace)
+    return TileSource(
+        operands=(model, params),
+        features=lambda ops, xb: _features(*ops, xb),
+        tile=lambda f1, f2, diag: _tile(f1, f2, trace, diag),
+        feature_bytes=lambda n: n * k * P * itemsize,
+        trace=trace,
+    )

@@ -1,0 +1,310 @@
+"""Freezing the gates of any JAX function: the two-stream jaxpr evaluator.
+
+A FAP network is "the same graph with every ReLU's gate taken from theta_0". For a
+function ``f(params, x)`` this is done without touching the user's code: ``f`` is traced
+to a jaxpr once, and its equations are evaluated on two streams at once,
+
+- the *gate stream* at ``params0`` (the initial network), and
+- the *value stream* at ``params``,
+
+sharing every value that does not depend on the parameters (preprocessing of ``x``,
+constants). At each piecewise-linear gate the value stream takes the gate stream's
+decision:
+
+    max(a, b)       ->  where(a0 > b0, a, b)       (jax.nn.relu, jnp.maximum(z, 0), stax.Relu)
+    min(a, b)       ->  where(a0 < b0, a, b)
+    abs(a)          ->  where(a0 >= 0, a, -a)
+    clamp(lo, a, hi)->  where(a0 < lo0, lo, where(a0 > hi0, hi, a))
+    a0 > b0, ...    ->  the comparison's result at params0 (so select_n / jnp.where
+                        gates, e.g. jax.nn.leaky_relu, are frozen too)
+    sign(a)         ->  sign(a0)
+
+with a0, b0 the operands in the gate stream. The decisions are booleans: no gradient
+flows through them. Higher-order primitives (``pjit``, ``custom_jvp_call``,
+``custom_vjp_call``, ``remat``, ``closed_call``) are evaluated recursively. Refused,
+with the operation and where it occurs in the user's code, when they act on
+parameter-dependent values: smooth nonlinearities (``tanh``, ``exp`` - hence softmax -,
+``erf`` - hence GELU -, ``log``, ``sqrt``, ``pow``, a division by a parameter-dependent
+value, ...), max-pooling and other reductions by max/min/argmax, and control flow
+(``scan``, ``while``, ``cond``).
+
+At ``params == params0`` the FAP function equals ``f`` (every decision is the one ``f``
+itself takes) and so does its gradient away from ties (a tie z0 == 0 has measure zero).
+
+For a fixed input set the decisions depend only on ``x``: ``GraphProgram.gates``
+computes them once, and ``GraphProgram.apply`` with ``gates=`` skips the gate stream.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ntkfix._core.errors import UnsupportedOperation
+
+try:  # newer jax
+    from jax.extend.core import Literal
+except ImportError:  # jax 0.4.x
+    from jax.core import Literal
+
+# Elementwise or reducing operations with no gate to freeze: refused on parameter-
+# dependent values (a FAP net of such a graph is not a fixed-pattern network).
+SMOOTH = frozenset(
+    "exp exp2 log log1p expm1 tanh logistic sin cos tan asin acos atan atan2 sinh cosh "
+    "asinh acosh atanh erf erfc erf_inv lgamma digamma igamma igammac random_gamma_grad "
+    "pow sqrt rsqrt cbrt integer_pow polygamma bessel_i0e bessel_i1e".split()
+)
+PIECEWISE_REFUSED = {
+    "reduce_max": "a max reduction (max-pooling, logsumexp, ...)",
+    "reduce_min": "a min reduction",
+    "argmax": "an argmax",
+    "argmin": "an argmin",
+    "reduce_window_max": "max-pooling",
+    "reduce_window_min": "min-pooling",
+    "floor": "rounding (floor)",
+    "ceil": "rounding (ceil)",
+    "round": "rounding",
+    "sort": "sorting",
+    "top_k": "top-k",
+    "cumax": "a cumulative max",
+    "cummin": "a cumulative min",
+}
+CONTROL_FLOW = frozenset({"scan", "while", "cond"})
+COMPARISONS = frozenset({"gt", "ge", "lt", "le", "eq", "ne"})
+# Call-like primitives whose body is evaluated recursively: name -> the param holding it.
+CALLS = {
+    "pjit": "jaxpr",
+    "closed_call": "call_jaxpr",
+    "core_call": "call_jaxpr",
+    "remat": "jaxpr",
+    "checkpoint": "jaxpr",
+    "custom_jvp_call": "call_jaxpr",
+    "custom_vjp_call": "call_jaxpr",
+    "custom_vjp_call_jaxpr": "fun_jaxpr",
+}
+
+
+def where_in_code(eqn) -> str:
+    """Where ``eqn`` was written in the user's code ("file.py:12 (fn)"), when jax knows."""
+    try:
+        from jax._src import source_info_util
+
+        return source_info_util.summarize(eqn.source_info)
+    except Exception:  # private API: best effort
+        return "unknown location"
+
+
+def _jaxpr_and_consts(obj) -> tuple[Any, list]:
+    """(Jaxpr, consts) of a ClosedJaxpr or a Jaxpr."""
+    if hasattr(obj, "jaxpr") and hasattr(obj, "consts"):
+        return obj.jaxpr, list(obj.consts)
+    return obj, []
+
+
+class _Env:
+    """Values of jaxpr variables in the two streams; ``dep`` marks parameter-dependent
+    variables (the two streams differ); other variables hold one shared value."""
+
+    def __init__(self):
+        self.gate: dict = {}
+        self.value: dict = {}
+        self.dep: set = set()
+
+    def read(self, v) -> tuple[Any, Any, bool]:
+        if isinstance(v, Literal):
+            return v.val, v.val, False
+        return self.gate.get(v), self.value[v], v in self.dep
+
+    def write(self, v, gate, value, dep: bool) -> None:
+        self.value[v] = value
+        self.gate[v] = gate if dep else value
+        if dep:
+            self.dep.add(v)
+
+
+@dataclasses.dataclass
+class _Decisions:
+    """The frozen decisions, in evaluation order: recorded (gate stream on) or replayed."""
+
+    given: list | None
+    made: list = dataclasses.field(default_factory=list)
+
+    def take(self, compute: Callable[[], jax.Array]) -> jax.Array:
+        if self.given is None:
+            d = compute()
+            self.made.append(d)
+            return d
+        if len(self.made) >= len(self.given):
+            raise ValueError(
+                f"gates hold {len(self.given)} decisions but the network takes more: they "
+                "were computed for other inputs or another network"
+            )
+        d = self.given[len(self.made)]
+        self.made.append(d)
+        return d
+
+
+def _bind(eqn, invals):
+    subfuns, params = eqn.primitive.get_bind_params(eqn.params)
+    out = eqn.primitive.bind(*subfuns, *invals, **params)
+    return out if eqn.primitive.multiple_results else [out]
+
+
+def _refuse(eqn, what: str) -> None:
+    raise UnsupportedOperation(
+        f"{what} ({eqn.primitive.name}) at {where_in_code(eqn)} acts on parameter-dependent "
+        "values: it has no gate that can be frozen at params0; ntkfix's fixed activation "
+        "patterns need a network whose nonlinearities are ReLU-like gates (relu, leaky "
+        "relu, abs, max/min with a constant)"
+    )
+
+
+def _gate_op(eqn, gates, values, deps, decisions: _Decisions):
+    """(gate outputs, value outputs) of a gate equation with parameter-dependent inputs."""
+    name = eqn.primitive.name
+    if name in COMPARISONS or name == "sign":
+        d = decisions.take(lambda: _bind(eqn, gates)[0])
+        return [d], [d], False
+    if name in ("max", "min"):
+        a0, b0 = gates
+        op = jnp.greater if name == "max" else jnp.less
+        d = decisions.take(lambda: op(a0, b0))
+        out_v = jnp.where(d, values[0], values[1]).astype(eqn.outvars[0].aval.dtype)
+        out_g = None if decisions.given is not None else _bind(eqn, gates)[0]
+        return [out_g], [out_v], True
+    if name == "abs":
+        d = decisions.take(lambda: gates[0] >= 0)
+        out_g = None if decisions.given is not None else _bind(eqn, gates)[0]
+        return [out_g], [jnp.where(d, values[0], -values[0])], True
+    if name == "clamp":
+        lo0, a0, hi0 = gates
+        below = decisions.take(lambda: a0 < lo0)
+        above = decisions.take(lambda: a0 > hi0)
+        lo, a, hi = values
+        out_v = jnp.where(below, lo, jnp.where(above, hi, a)).astype(eqn.outvars[0].aval.dtype)
+        out_g = None if decisions.given is not None else _bind(eqn, gates)[0]
+        return [out_g], [out_v], True
+    return None
+
+
+GATES = COMPARISONS | {"sign", "max", "min", "abs", "clamp"}
+
+
+def _eval(jaxpr, consts, gate_args, value_args, dep_args, decisions: _Decisions):
+    """Evaluate ``jaxpr`` on the two streams; returns (gate outs, value outs, dep flags)."""
+    env = _Env()
+    for v, c in zip(jaxpr.constvars, consts, strict=True):
+        env.write(v, c, c, False)
+    for v, g, x, d in zip(jaxpr.invars, gate_args, value_args, dep_args, strict=True):
+        env.write(v, g, x, d)
+    replay = decisions.given is not None
+    for eqn in jaxpr.eqns:
+        reads = [env.read(v) for v in eqn.invars]
+        gates = [r[0] for r in reads]
+        values = [r[1] for r in reads]
+        deps = [r[2] for r in reads]
+        name = eqn.primitive.name
+        if not any(deps):  # shared by both streams: computed once
+            outs = _bind(eqn, values)
+            for v, o in zip(eqn.outvars, outs, strict=True):
+                env.write(v, o, o, False)
+            continue
+        if name in CALLS and CALLS[name] in eqn.params:
+            sub, sub_consts = _jaxpr_and_consts(eqn.params[CALLS[name]])
+            outs_g, outs_v, outs_d = _eval(sub, sub_consts, gates, values, deps, decisions)
+        elif name in GATES:
+            outs_g, outs_v, d = _gate_op(eqn, gates, values, deps, decisions)
+            outs_d = [d] * len(outs_v)
+        elif name in SMOOTH:
+            _refuse(eqn, "a smooth nonlinearity")
+        elif name == "div" and deps[1]:
+            _refuse(eqn, "a division by a parameter-dependent value")
+        elif name in PIECEWISE_REFUSED:
+            _refuse(eqn, PIECEWISE_REFUSED[name])
+        elif name in CONTROL_FLOW:
+            _refuse(eqn, "control flow")
+        else:  # linear and structural operations: both streams
+            outs_v = _bind(eqn, values)
+            outs_g = [None] * len(outs_v) if replay else _bind(eqn, gates)
+            outs_d = [True] * len(outs_v)
+        for v, g, x, d in zip(eqn.outvars, outs_g, outs_v, outs_d, strict=True):
+            env.write(v, g, x, d)
+    reads = [env.read(v) for v in jaxpr.outvars]
+    return [r[0] for r in reads], [r[1] for r in reads], [r[2] for r in reads]
+
+
+_PROGRAMS: dict = {}  # (fn, treedef, leaf shapes, x shape) -> GraphProgram
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class GraphProgram:
+    """The jaxpr of ``fn(params, x)`` for one input shape, ready for two-stream evaluation.
+
+    Attributes:
+      fn: the user's function.
+      treedef: the params pytree structure ``fn`` was traced with.
+      closed: the ``ClosedJaxpr`` of ``fn`` with inputs (params leaves..., x).
+    """
+
+    fn: Callable
+    treedef: Any
+    closed: Any
+
+    @classmethod
+    def trace(cls, fn: Callable, params: Any, x: jax.Array) -> GraphProgram:
+        leaves, treedef = jax.tree_util.tree_flatten(params)
+        flat = lambda *args: fn(jax.tree_util.tree_unflatten(treedef, args[:-1]), args[-1])
+        closed = jax.make_jaxpr(flat)(*leaves, x)
+        return cls(fn, treedef, closed)
+
+    @classmethod
+    def for_shapes(cls, fn: Callable, params: Any, x: Any) -> GraphProgram:
+        """The program of ``fn`` for arguments shaped like ``(params, x)``, traced once per
+        function and shapes (values do not matter: tracers are fine)."""
+        leaves, treedef = jax.tree_util.tree_flatten(params)
+        sig = lambda a: (tuple(np.shape(a)), str(a.dtype))
+        key = (fn, treedef, tuple(sig(a) for a in leaves), sig(x))
+        if key not in _PROGRAMS:
+            sds = lambda a: jax.ShapeDtypeStruct(np.shape(a), a.dtype)
+            shapes = jax.tree_util.tree_unflatten(treedef, [sds(a) for a in leaves])
+            _PROGRAMS[key] = cls.trace(fn, shapes, sds(x))
+        return _PROGRAMS[key]
+
+    def _run(self, params0, params, x, gates):
+        leaves0 = jax.tree_util.tree_leaves(params0) if params0 is not None else None
+        leaves = jax.tree_util.tree_leaves(params)
+        n = len(leaves)
+        decisions = _Decisions(given=None if gates is None else list(gates))
+        g_args = (leaves0 if leaves0 is not None else [None] * n) + [x]
+        _, outs, _ = _eval(
+            self.closed.jaxpr,
+            self.closed.consts,
+            g_args,
+            leaves + [x],
+            [True] * n + [False],
+            decisions,
+        )
+        if gates is not None and len(decisions.made) != len(decisions.given):
+            raise ValueError(
+                f"gates hold {len(decisions.given)} decisions but the network took "
+                f"{len(decisions.made)}: they were computed for another network"
+            )
+        out = (
+            outs[0]
+            if len(outs) == 1
+            else jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(outs), outs)
+        )
+        return out, decisions.made
+
+    def apply(self, params0, params, x, gates=None):
+        """The FAP function at ``params`` (gates at ``params0``, or the given ``gates``)."""
+        return self._run(params0, params, x, gates)[0]
+
+    def gates(self, params0, x) -> list:
+        """The frozen decisions (bool arrays, in evaluation order) of inputs ``x``."""
+        return self._run(params0, params0, x, None)[1]

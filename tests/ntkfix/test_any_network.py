@@ -1,0 +1,290 @@
+"""Any ReLU network: plain JAX functions and stax models, their FAP twins and exact NTKs.
+
+References: the structured MLP path (an independent formula), jax.jacrev of the whole
+batch (``empirical_ntk_autodiff``), and neural-tangents' three empirical-NTK
+implementations; float64 throughout (conftest).
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import ntkfix
+from ntkfix import UnsupportedOperation
+from tests.helpers import assert_close, rel_err, requires_nt
+
+SPEC = ntkfix.MLP(5, 16, 2, W_std=1.3, b_std=0.2, out_dim=2)
+P0 = SPEC.init(jax.random.PRNGKey(0))
+X = np.random.default_rng(0).normal(size=(7, 5))
+
+
+def mlp_fn(params, x):
+    """SPEC written as a plain function with jax.nn.relu."""
+    h = x
+    for l in range(SPEC.depth):
+        h = jax.nn.relu(SPEC.layer(params, l, h))
+    return SPEC.layer(params, SPEC.depth, h)
+
+
+def moved(params, scale=0.3, seed=3):
+    leaves, tree = jax.tree_util.tree_flatten(params)
+    rng = np.random.default_rng(seed)
+    return jax.tree_util.tree_unflatten(
+        tree, [a + scale * rng.normal(size=a.shape) for a in leaves]
+    )
+
+
+def cnn_params(key=1):
+    """A CNN as a plain function: Conv-ReLU-Conv-ReLU, global average pooling, Dense."""
+    k1, k2, k3 = jax.random.split(jax.random.PRNGKey(key), 3)
+    return {
+        "c1": jax.random.normal(k1, (3, 3, 1, 6)) / 3.0,
+        "c2": jax.random.normal(k2, (3, 3, 6, 6)) / np.sqrt(54.0),
+        "w": jax.random.normal(k3, (6, 2)) / np.sqrt(6.0),
+    }
+
+
+def cnn_fn(p, x):
+    dn = ("NHWC", "HWIO", "NHWC")
+    h = jax.lax.conv_general_dilated(x, p["c1"], (1, 1), "SAME", dimension_numbers=dn)
+    h = jnp.maximum(h, 0.0)
+    h = jax.lax.conv_general_dilated(h, p["c2"], (1, 1), "SAME", dimension_numbers=dn)
+    h = jax.nn.relu(h)
+    return jnp.mean(h, axis=(1, 2)) @ p["w"]
+
+
+XI = np.random.default_rng(1).normal(size=(6, 8, 8, 1))
+
+
+@pytest.mark.parametrize("trace", [True, False])
+def test_plain_function_mlp_equals_the_structured_path(trace):
+    assert_close(
+        ntkfix.empirical_ntk(mlp_fn, P0, X, trace=trace),
+        ntkfix.empirical_ntk(SPEC, P0, X, trace=trace),
+    )
+    p = moved(P0)
+    fap_fn, fap_mlp = ntkfix.FixedPattern(mlp_fn, P0), ntkfix.FixedPattern(SPEC, P0)
+    assert type(fap_fn).__name__ == "GraphFixedPattern"
+    assert_close(fap_fn.apply(p, X), fap_mlp.apply(p, X))
+    assert_close(
+        ntkfix.empirical_ntk(fap_fn, p, X, X[:3], trace=trace),
+        ntkfix.empirical_ntk(fap_mlp, p, X, X[:3], trace=trace),
+    )
+    # off params0 the FAP net is not the ReLU net (the test above is not vacuous)
+    assert rel_err(fap_fn.apply(p, X), mlp_fn(p, X)) > 1e-3
+
+
+@pytest.mark.parametrize("block_size", [2, 4, 64])
+def test_tiled_generic_kernel_equals_the_whole_batch_jacobian(block_size):
+    p = cnn_params()
+    K = ntkfix.empirical_ntk(cnn_fn, p, XI, block_size=block_size)
+    assert_close(K, ntkfix.empirical_ntk_autodiff(cnn_fn, p, XI))
+    assert np.array_equal(np.asarray(K), np.asarray(K).T)  # symmetric tiles: exact
+    full = ntkfix.empirical_ntk(cnn_fn, p, XI, XI[:2], trace=False, block_size=block_size)
+    assert full.shape == (6, 2, 2, 2)
+    assert_close(full, ntkfix.empirical_ntk_autodiff(cnn_fn, p, XI, XI[:2], trace=False))
+
+
+def test_fap_of_a_cnn_at_params0_is_the_relu_cnn_with_its_gradient_and_ntk():
+    p0 = cnn_params()
+    fap = ntkfix.FixedPattern(cnn_fn, p0)
+    assert_close(fap.apply(p0, XI), cnn_fn(p0, XI))
+    g_fap = jax.grad(lambda p: jnp.sum(fap.forward(p, jnp.asarray(XI)) ** 2))(p0)
+    g_relu = jax.grad(lambda p: jnp.sum(cnn_fn(p, XI) ** 2))(p0)
+    for a, b in zip(
+        jax.tree_util.tree_leaves(g_fap), jax.tree_util.tree_leaves(g_relu), strict=True
+    ):
+        assert_close(a, b)
+    assert_close(ntkfix.empirical_ntk(fap, p0, XI), ntkfix.empirical_ntk(cnn_fn, p0, XI))
+    p = moved(p0, 0.5)
+    assert rel_err(fap.apply(p, XI), cnn_fn(p, XI)) > 1e-3
+
+
+def test_gates_are_computed_once_and_reused():
+    p0, p = cnn_params(), moved(cnn_params(), 0.5)
+    fap = ntkfix.FixedPattern(cnn_fn, p0)
+    gates = fap.gates(XI)
+    assert len(gates) == 2 and all(g.dtype == bool for g in gates)
+    assert_close(fap.forward(p, jnp.asarray(XI), gates), fap.apply(p, XI))
+    with pytest.raises(ValueError, match="gates hold 1 decisions"):
+        fap.forward(p, jnp.asarray(XI), gates[:1])
+
+
+def test_one_hidden_layer_fap_is_linear_in_the_hidden_weights():
+    spec = ntkfix.MLP(4, 32, 1)
+    p0 = spec.init(jax.random.PRNGKey(2))
+    fn = lambda p, x: jax.nn.relu(x @ p[0][0] * 0.7) @ p[2][0]
+    fap = ntkfix.FixedPattern(fn, p0)
+    x = np.random.default_rng(2).normal(size=(9, 4))
+    rng = np.random.default_rng(3)
+    d1, d2 = rng.normal(size=(4, 32)), rng.normal(size=(4, 32))
+    at = lambda d: fap.apply([(p0[0][0] + d, None), (), p0[2]], x)
+    f0 = at(0.0)
+    assert_close(at(d1 + d2) - f0, (at(d1) - f0) + (at(d2) - f0))
+    assert_close(at(3.0 * d1) - f0, 3.0 * (at(d1) - f0))
+    relu = lambda d: fn([(p0[0][0] + d, None), (), p0[2]], x)
+    assert (
+        rel_err(relu(d1 + d2) - relu(0.0), (relu(d1) - relu(0.0)) + (relu(d2) - relu(0.0))) > 1e-3
+    )
+
+
+def test_leaky_relu_and_abs_gates_are_frozen():
+    w0 = jnp.asarray(np.random.default_rng(4).normal(size=(5, 8)))
+    fn = lambda w, x: jnp.sum(jax.nn.leaky_relu(x @ w, 0.1) + jnp.abs(x @ w), axis=1, keepdims=True)
+    fap = ntkfix.FixedPattern(fn, w0)
+    w = w0 + 0.7 * jnp.asarray(np.random.default_rng(5).normal(size=(5, 8)))
+    z0, z = X @ w0, X @ w
+    want = jnp.where(z0 >= 0, z, 0.1 * z) + jnp.where(z0 >= 0, z, -z)
+    assert_close(fap.apply(w, X), jnp.sum(want, axis=1, keepdims=True))
+    assert_close(fap.apply(w0, X), fn(w0, X))
+
+
+@pytest.mark.parametrize(
+    "body, op",
+    [
+        (lambda h: jnp.tanh(h), "tanh"),
+        (lambda h: jax.nn.gelu(h), "integer_pow"),
+        (lambda h: jax.nn.gelu(h, approximate=False), "erf"),
+        (lambda h: jax.nn.softmax(h, axis=1), "reduce_max"),
+        (lambda h: 1.0 / (1.0 + h**2), "integer_pow"),
+        (
+            lambda h: jax.lax.reduce_window(h, -jnp.inf, jax.lax.max, (1, 2), (1, 2), "VALID"),
+            "reduce_window_max",
+        ),
+    ],
+)
+def test_operations_without_a_gate_are_refused_where_they_occur(body, op):
+    w0 = jnp.ones((5, 4))
+    fap = ntkfix.FixedPattern(lambda w, x: body(x @ w)[:, :1], w0)
+    with pytest.raises(UnsupportedOperation, match=rf"\({op}\) at .*test_any_network.py"):
+        fap.apply(w0, X)
+    # the same operation on the inputs alone (no parameters involved) is fine
+    ok = ntkfix.FixedPattern(lambda w, x: jax.nn.relu(x @ w)[:, :1] + body(x)[:, :1], w0)
+    assert ok.apply(w0, X).shape == (7, 1)
+
+
+def test_control_flow_on_parameters_is_refused():
+    def fn(w, x):
+        h, _ = jax.lax.scan(lambda c, _: (jax.nn.relu(c @ w), None), x, None, length=2)
+        return h[:, :1]
+
+    with pytest.raises(UnsupportedOperation, match=r"control flow \(scan\)"):
+        ntkfix.FixedPattern(fn, jnp.eye(5)).apply(jnp.eye(5), X)
+
+
+@pytest.mark.parametrize(
+    "call, exc, message",
+    [
+        (
+            lambda: ntkfix.empirical_ntk(lambda p, x: x @ p, jnp.ones(5), X),
+            ValueError,
+            r"must return an \(n, k\) array .* got shape \(7,\)",
+        ),
+        (
+            lambda: ntkfix.empirical_ntk(lambda p, x: x @ p, jnp.ones((4, 1)), X),
+            ValueError,
+            r"model\(params, x\) failed for x of shape \(7, 5\)",
+        ),
+        (
+            lambda: ntkfix.empirical_ntk(mlp_fn, P0, X, trainable="hidden"),
+            ValueError,
+            "pass trainable=None",
+        ),
+        (
+            lambda: ntkfix.empirical_ntk(mlp_fn, {"w": np.arange(3)}, X),
+            TypeError,
+            "leaf 0 must be a floating array",
+        ),
+        (
+            lambda: ntkfix.empirical_ntk(mlp_fn, P0, X, X[:, :3]),
+            ValueError,
+            "same shape per example",
+        ),
+        (
+            lambda: ntkfix.FixedPattern(mlp_fn, P0).apply(P0[:3], X),
+            ValueError,
+            "another structure than params0",
+        ),
+        (
+            lambda: ntkfix.FixedPattern(mlp_fn, P0).apply(moved(P0)[:-1] + [jnp.ones((3, 3))], X),
+            ValueError,
+            "another structure than params0|has shape",
+        ),
+        (lambda: ntkfix.FixedPattern(3, P0), TypeError, "spec must be an ntkfix.MLP, a function"),
+        (lambda: ntkfix.empirical_ntk("net", P0, X), TypeError, "model must be an ntkfix.MLP"),
+    ],
+)
+def test_bad_input_to_any_network(call, exc, message):
+    with pytest.raises(exc, match=message):
+        call()
+
+
+@requires_nt
+@pytest.mark.parametrize("residual", [False, True], ids=["cnn", "residual"])
+def test_stax_models_against_all_three_neural_tangents_implementations(nt, residual):
+    stax = nt.stax
+    if residual:
+        block = stax.serial(stax.Conv(6, (3, 3), padding="SAME"), stax.Relu())
+        layers = [
+            stax.Conv(6, (3, 3), padding="SAME"),
+            stax.Relu(),
+            stax.FanOut(2),
+            stax.parallel(block, stax.Identity()),
+            stax.FanInSum(),
+            stax.Relu(),
+            stax.Flatten(),
+            stax.Dense(2),
+        ]
+    else:
+        layers = [
+            stax.Conv(6, (3, 3), padding="SAME"),
+            stax.Relu(),
+            stax.Conv(6, (3, 3), padding="SAME"),
+            stax.Relu(),
+            stax.GlobalAvgPool(),
+            stax.Dense(2),
+        ]
+    triple = stax.serial(*layers)
+    _, p0 = triple[0](jax.random.PRNGKey(4), (-1, 8, 8, 1))
+    K = ntkfix.empirical_ntk(triple, p0, XI, block_size=4)
+    for impl in (1, 2, 3):
+        ref = nt.empirical_ntk_fn(triple[1], trace_axes=(-1,), implementation=impl)(XI, None, p0)
+        assert rel_err(K, ref) < 1e-10, impl
+    fap = ntkfix.FixedPattern(triple, p0)
+    assert_close(fap.apply(p0, XI), triple[1](p0, XI))
+    assert_close(ntkfix.empirical_ntk(fap, p0, XI), K)
+    p = moved(p0, 0.5)
+    assert rel_err(fap.apply(p, XI), triple[1](p, XI)) > 1e-3
+
+
+@requires_nt
+@pytest.mark.parametrize("block_size", [None, 4])
+def test_infinite_kernels_of_a_stax_model_are_its_kernel_fn_tiled(nt, block_size):
+    stax = nt.stax
+    triple = stax.serial(
+        stax.Conv(6, (3, 3), padding="SAME"), stax.Relu(), stax.GlobalAvgPool(), stax.Dense(1)
+    )
+    kernel_fn = triple[2]
+    for which, fn in (("ntk", ntkfix.infinite_ntk), ("nngp", ntkfix.infinite_nngp)):
+        want = kernel_fn(XI, None, which)
+        got = ntkfix.stax_kernel(triple, XI, None, which, block_size=block_size)
+        assert_close(got, want)
+        assert_close(fn(triple, XI, XI[:2]), kernel_fn(XI, XI[:2], which))
+    _, p0 = triple[0](jax.random.PRNGKey(0), (-1, 8, 8, 1))
+    fap = ntkfix.FixedPattern(triple, p0)
+    assert_close(ntkfix.infinite_ntk(fap, XI), kernel_fn(XI, None, "ntk"))
+    # an MLP as a stax triple: the closed form of the same architecture
+    spec = ntkfix.MLP(5, 1, 2, W_std=1.3, b_std=0.2)
+    # (neural-tangents' arc-cosine differs from the closed form at 1e-8, as in test_infinite)
+    assert_close(
+        ntkfix.infinite_ntk(spec.stax(), X),
+        ntkfix.infinite_ntk(spec, X, backend="closed_form"),
+        rtol=1e-8,
+        atol=0,
+    )
+
+
+def test_an_infinite_kernel_needs_a_kernel_fn():
+    with pytest.raises(ValueError, match="plain function without a kernel_fn"):
+        ntkfix.infinite_ntk(mlp_fn, X)
