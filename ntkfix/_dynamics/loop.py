@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 import functools
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -15,15 +15,17 @@ import numpy as np
 from ntkfix._core.errors import TrainingDiverged
 from ntkfix._dynamics.linearized import linearized_predict, linearized_state
 from ntkfix._dynamics.results import COLUMNS, History, TrainResult
+from ntkfix._kernels.jacobian import jacobian_kernel, jacobian_rows
 from ntkfix._kernels.layout import flatten_full
 from ntkfix._kernels.structured import ntk_features, ntk_from_features
-from ntkfix._models.base import Model
+from ntkfix._models.base import Model, is_structured
 from ntkfix._models.fixed import FixedPattern, gated_forward, relu_gates
+from ntkfix._models.function import GraphFixedPattern
 from ntkfix._models.mlp import Params
 
 
 class RunConfig(NamedTuple):
-    layers: tuple[int, ...]
+    layers: tuple[int, ...] | None  # None: every parameter (a network without layers)
     n_chunks: int
     record_every: int
     remainder: int
@@ -36,16 +38,45 @@ class RunConfig(NamedTuple):
 
 def _forward(model: Model, x: jax.Array):
     """params -> f(x) (n, k); a FAP net's gates are computed once, outside the loop."""
+    if isinstance(model, GraphFixedPattern):
+        gates = model.program(x).gates(model.params0, x)
+        return lambda p: model.forward(p, x, gates)
+    if not is_structured(model):
+        return lambda p: model.forward(p, x)
     spec = model.spec
     gates = relu_gates(spec, model.params0, x) if isinstance(model, FixedPattern) else None
     return lambda p: gated_forward(spec, p, x, gates)[0]
 
 
-def _merge(params: Params, layers: tuple[int, ...], sub: list) -> Params:
+def _trainable(params: Params, layers: tuple[int, ...] | None):
+    """The trained part of ``params``: the dense layers ``layers`` of an MLP, or all."""
+    return params if layers is None else [params[2 * l] for l in layers]
+
+
+def _merge(params: Params, layers: tuple[int, ...] | None, sub) -> Params:
+    if layers is None:
+        return sub
     out = list(params)
     for l, wb in zip(layers, sub, strict=True):
         out[2 * l] = wb
     return out
+
+
+class _KernelOps(NamedTuple):
+    """How the run gets NTKs: ``features(params, x)`` and ``kernel(f1, f2, trace)``
+    (structured for MLP-based models, Jacobian rows for any other network)."""
+
+    features: Any
+    kernel: Any
+
+
+def _kernel_ops(model: Model, layers: tuple[int, ...] | None) -> _KernelOps:
+    if is_structured(model):
+        return _KernelOps(
+            lambda p, x: ntk_features(model, p, x, layers),
+            lambda f1, f2, trace: ntk_from_features(model.spec, layers, f1, f2, trace=trace),
+        )
+    return _KernelOps(lambda p, x: jacobian_rows(model, p, x), jacobian_kernel)
 
 
 def _half_mse(f: jax.Array, y: jax.Array) -> jax.Array:
@@ -64,30 +95,29 @@ class _Kernel0(NamedTuple):
     cross: jax.Array | None  # (n*, n, k, k) Theta_0(x*, X), when needed
 
 
-def _kernel_at_init(model, params, x, x_test, layers, with_linearized: bool) -> _Kernel0:
+def _kernel_at_init(ops: _KernelOps, params, x, x_test, with_linearized: bool) -> _Kernel0:
     """Theta_0 in the forms the run needs (one feature pass per input set)."""
-    spec = model.spec
-    feats = ntk_features(model, params, x, layers)
-    full = ntk_from_features(spec, layers, feats, feats, trace=False)
+    feats = ops.features(params, x)
+    full = ops.kernel(feats, feats, False)
     n, _, k, _ = full.shape
     flat = flatten_full(full)
     flat = (flat + flat.T) / 2
     evals, evecs = jnp.linalg.eigh(flat) if with_linearized else (jnp.linalg.eigvalsh(flat), None)
     cross = None
     if with_linearized and x_test is not None:
-        feats_test = ntk_features(model, params, x_test, layers)
-        cross = ntk_from_features(spec, layers, feats_test, feats, trace=False)
-    traced = ntk_from_features(spec, layers, feats, feats, trace=True)
+        cross = ops.kernel(ops.features(params, x_test), feats, False)
+    traced = ops.kernel(feats, feats, True)
     return _Kernel0(full, evals, evecs, traced, cross)
 
 
 def _run(model, params, x, y, x_test, y_test, lr, factor, cfg: RunConfig):
     """One training run (pure, traceable); returns (params, lr, lam0, records, bad flags)."""
-    spec, layers = model.spec, cfg.layers
+    layers = cfg.layers
+    ops = _kernel_ops(model, layers)
     n = y.shape[0]
     f_train = _forward(model, x)
     f_test = _forward(model, x_test) if cfg.has_test else None
-    K0 = _kernel_at_init(model, params, x, x_test, layers, cfg.track_lin)
+    K0 = _kernel_at_init(ops, params, x, x_test, cfg.track_lin)
     lam0 = (K0.evals[0], K0.evals[-1])
     lr = n / K0.evals[-1] if cfg.auto_lr else lr
     eta = lr / n
@@ -106,8 +136,8 @@ def _run(model, params, x, y, x_test, y_test, lr, factor, cfg: RunConfig):
         if cfg.has_test:
             rec["test_loss"] = _half_mse(ft, y_test)
         if cfg.track_ntk:
-            feats = ntk_features(model, p, x, layers)
-            Kt = ntk_from_features(spec, layers, feats, feats, trace=True)
+            feats = ops.features(p, x)
+            Kt = ops.kernel(feats, feats, True)
             rec["ntk_drift"] = jnp.linalg.norm(Kt - T0) / T0_norm
             rec["lambda_min"] = jnp.linalg.eigvalsh((Kt + Kt.T) / 2)[0]
         if cfg.track_lin:
@@ -122,7 +152,7 @@ def _run(model, params, x, y, x_test, y_test, lr, factor, cfg: RunConfig):
         return rec
 
     def gd_step(_, p):
-        sub = [p[2 * l] for l in layers]
+        sub = _trainable(p, layers)
         grads = jax.grad(lambda s: _half_mse(f_train(_merge(p, layers, s)), y))(sub)
         return _merge(p, layers, jax.tree_util.tree_map(lambda a, g: a - lr * g, sub, grads))
 

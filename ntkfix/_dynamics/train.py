@@ -44,7 +44,7 @@ from ntkfix._core.validate import (
 )
 from ntkfix._dynamics.loop import RunConfig, finish, run_batch, run_one
 from ntkfix._dynamics.results import TrainResult
-from ntkfix._models.base import Model, check_model
+from ntkfix._models.base import Model, check_model, is_structured
 from ntkfix._models.fixed import FixedPattern
 from ntkfix._models.mlp import MLP, Params
 
@@ -68,7 +68,32 @@ def _check_track(track: Any) -> tuple[str, ...]:
     return items
 
 
-def _prepare(spec, data, dtype, steps, lr, trainable, record_every, track, divergence_factor):
+def _inputs(model, params, x, x_test, trainable):
+    """(layers, x, x_test, out_dim) for an MLP-based model (``layers`` the trained dense
+    layers) or any other network (``layers`` None: every parameter is trained)."""
+    if is_structured(model):
+        spec = model.spec
+        x = check_inputs(x, "x", spec.in_dim)
+        x_test = None if x_test is None else check_inputs(x_test, "x_test", spec.in_dim)
+        return normalize_layers(trainable, spec.n_layers), x, x_test, spec.out_dim
+    if trainable is not None:
+        raise ValueError(
+            f"trainable={trainable!r} selects dense layers of an ntkfix.MLP; for other "
+            "networks every parameter is trained: pass trainable=None"
+        )
+    x = model.check_inputs(x, "x")
+    out_dim = model.output_shape(params, x)[1]
+    if x_test is not None:
+        x_test = model.check_inputs(x_test, "x_test")
+        if x_test.shape[1:] != x.shape[1:]:
+            raise ValueError(
+                f"x_test must have the shape of x per example, got {tuple(x_test.shape)} "
+                f"and {tuple(x.shape)}"
+            )
+    return None, x, x_test, out_dim
+
+
+def _prepare(model, params, data, dtype, steps, lr, trainable, record_every, track, factor):
     """Validated arrays, config and divergence factor shared by ``train`` and ``train_many``:
     ``data`` = (x, y, x_test, y_test) -> (x, y, x_test, y_test, lr, cfg, factor)."""
     x, y, x_test, y_test = data
@@ -79,16 +104,16 @@ def _prepare(spec, data, dtype, steps, lr, trainable, record_every, track, diver
         if lr == 0:
             raise ValueError("lr must be > 0 (or None for n / lambda_max(Theta_0))")
     track = _check_track(track)
-    layers = normalize_layers(trainable, spec.n_layers)
-    x = check_inputs(x, "x", spec.in_dim).astype(dtype)
-    y = check_targets(y, "y", rows=x.shape[0], out_dim=spec.out_dim).astype(dtype)
     if (x_test is None) != (y_test is None):
         given, missing = ("x_test", "y_test") if y_test is None else ("y_test", "x_test")
         raise ValueError(f"{given} was given without {missing}: pass both or neither")
+    layers, x, x_test, out_dim = _inputs(model, params, x, x_test, trainable)
+    x = x.astype(dtype)
+    y = check_targets(y, "y", rows=x.shape[0], out_dim=out_dim).astype(dtype)
     if x_test is not None:
-        x_test = check_inputs(x_test, "x_test", spec.in_dim).astype(dtype)
+        x_test = x_test.astype(dtype)
         y_test = check_targets(
-            y_test, "y_test", rows=x_test.shape[0], against="x_test", out_dim=spec.out_dim
+            y_test, "y_test", rows=x_test.shape[0], against="x_test", out_dim=out_dim
         )
         y_test = y_test.astype(dtype)
     cfg = RunConfig(
@@ -102,7 +127,7 @@ def _prepare(spec, data, dtype, steps, lr, trainable, record_every, track, diver
         track_lin="linearized" in track,
         track_outputs="outputs" in track,
     )
-    return x, y, x_test, y_test, lr, cfg, _check_divergence_factor(divergence_factor)
+    return x, y, x_test, y_test, lr, cfg, _check_divergence_factor(factor)
 
 
 def _params_dtype(params: Params):
@@ -128,6 +153,16 @@ def _check_divergence_factor(value) -> float:
     if not v > 0:
         raise ValueError(f"divergence_factor must be > 0 (inf disables the check), got {value!r}")
     return v
+
+
+def _network_of(spec: Any):
+    """The network ``train_many`` trains when ``spec`` is not an ``MLP``."""
+    if isinstance(spec, FixedPattern):
+        raise TypeError(
+            "spec must be an ntkfix.MLP or a network (a function, a stax triple), not a "
+            "FixedPattern: train_many makes its FAP nets itself (network='fap')"
+        )
+    return check_model(spec, "spec")
 
 
 # ---- public ----------------------------------------------------------------------------
@@ -181,11 +216,11 @@ def train(
       [0, 10, 20]
     """
     model = check_model(model)
-    spec = model.spec
-    params = spec.check_params(params)
+    params = model.check_params(params)
     dtype = _params_dtype(params)
     settings = (steps, lr, trainable, record_every, track, divergence_factor)
-    x, y, x_test, y_test, lr, cfg, factor = _prepare(spec, (x, y, x_test, y_test), dtype, *settings)
+    data = (x, y, x_test, y_test)
+    x, y, x_test, y_test, lr, cfg, factor = _prepare(model, params, data, dtype, *settings)
     params = jax.tree_util.tree_map(lambda a: jnp.asarray(a, dtype), params)
     lr_arr = jnp.asarray(0.0 if lr is None else lr, dtype)
     out = run_one(model, params, x, y, x_test, y_test, lr_arr, jnp.asarray(factor, dtype), cfg=cfg)
@@ -212,6 +247,7 @@ def train_many(
     y: Any,
     *,
     network: str = "relu",
+    init_fn: Any = None,
     steps: int,
     lr: float | None = None,
     trainable: Any = None,
@@ -232,7 +268,9 @@ def train_many(
     ``TrainingDiverged`` naming it (under vmap the other seeds' steps are still computed).
 
     Args:
-      spec: the ``ntkfix.MLP`` to initialise and train.
+      spec: the ``ntkfix.MLP`` to initialise and train, or any other network (a function
+        ``f(params, x)``, a stax triple) with ``init_fn``.
+      init_fn: for a network without a spec: ``init_fn(key) -> params``.
       seeds: a 1-D sequence of int seeds, or a (S, 2) uint32 key array
         (``jax.random.split(key, S)``).
       network: "relu" or "fap".
@@ -248,16 +286,28 @@ def train_many(
       >>> res.history.train_loss.shape, res.to_frame().shape[0]
       ((3, 6), 18)
     """
-    if not isinstance(spec, MLP):
-        raise TypeError(f"spec must be an ntkfix.MLP, got {type(spec).__name__}")
     check_choice(network, "network", ("relu", "fap"))
     keys, labels = _as_keys(seeds)
     dtype = _check_train_dtype(jnp.result_type(float) if dtype is None else dtype, "dtype")
-    settings = (steps, lr, trainable, record_every, track, divergence_factor)
-    x, y, x_test, y_test, lr, cfg, factor = _prepare(spec, (x, y, x_test, y_test), dtype, *settings)
     # Initialisation per key (cheap, bitwise equal to spec.init(key)); the runs are vmapped.
-    inits = [spec.init(key, dtype) for key in keys]
-    models = [FixedPattern(spec, p) for p in inits] if network == "fap" else [spec] * len(inits)
+    if isinstance(spec, MLP):
+        if init_fn is not None:
+            raise ValueError("init_fn is for networks without a spec: an MLP uses spec.init")
+        base = spec
+        inits = [spec.init(key, dtype) for key in keys]
+    else:
+        base = _network_of(spec)
+        if not callable(init_fn):
+            raise TypeError(
+                "train_many of a network that is not an ntkfix.MLP needs init_fn(key) -> "
+                f"params, got init_fn={init_fn!r}"
+            )
+        cast = lambda p: jax.tree_util.tree_map(lambda a: jnp.asarray(a, dtype), p)
+        inits = [cast(base.check_params(init_fn(key), "init_fn(key)")) for key in keys]
+    settings = (steps, lr, trainable, record_every, track, divergence_factor)
+    data = (x, y, x_test, y_test)
+    x, y, x_test, y_test, lr, cfg, factor = _prepare(base, inits[0], data, dtype, *settings)
+    models = [FixedPattern(spec, p) for p in inits] if network == "fap" else [base] * len(inits)
     stack = lambda trees: jax.tree_util.tree_map(lambda *a: jnp.stack(a), *trees)
     lr_arr = jnp.full((len(labels),), 0.0 if lr is None else lr, dtype)
     factor = jnp.asarray(factor, dtype)

@@ -48,12 +48,17 @@ def _features(model, params, xb):
     return jacobian_rows(model, params, xb)
 
 
+def jacobian_kernel(J1: jax.Array, J2: jax.Array, trace: bool) -> jax.Array:
+    """The kernel block of two sets of Jacobian rows (b1, k, P), (b2, k, P): (b1, b2)
+    traced (the mean over the k outputs), else (b1, b2, k, k)."""
+    if trace:
+        return jnp.einsum("icp,jcp->ij", J1, J2) / J1.shape[1]
+    return jnp.einsum("icp,jdp->ijcd", J1, J2)
+
+
 @functools.partial(jax.jit, static_argnames=("trace", "diag"))
 def _tile(J1, J2, trace, diag):
-    if trace:
-        blk = jnp.einsum("icp,jcp->ij", J1, J2) / J1.shape[1]
-    else:
-        blk = jnp.einsum("icp,jdp->ijcd", J1, J2)
+    blk = jacobian_kernel(J1, J2, trace)
     return mirror_block(blk, trace) if diag else blk
 
 

@@ -288,3 +288,45 @@ def test_infinite_kernels_of_a_stax_model_are_its_kernel_fn_tiled(nt, block_size
 def test_an_infinite_kernel_needs_a_kernel_fn():
     with pytest.raises(ValueError, match="plain function without a kernel_fn"):
         ntkfix.infinite_ntk(mlp_fn, X)
+
+
+@pytest.mark.parametrize("network", ["relu", "fap"])
+def test_training_a_plain_function_equals_training_the_mlp(network):
+    y = np.sin(X[:, :2])
+    common = dict(steps=12, record_every=4, x_test=X[:3], y_test=y[:3])
+    m_mlp = SPEC if network == "relu" else ntkfix.FixedPattern(SPEC, P0)
+    m_fn = mlp_fn if network == "relu" else ntkfix.FixedPattern(mlp_fn, P0)
+    a = ntkfix.train(m_mlp, P0, X, y, **common).to_frame()
+    b = ntkfix.train(m_fn, P0, X, y, **common).to_frame()
+    assert list(a.columns) == list(b.columns)
+    assert_close(b.to_numpy(), a.to_numpy())
+    many_mlp = ntkfix.train_many(SPEC, [0, 1], X, y, network=network, steps=6)
+    many_fn = ntkfix.train_many(
+        mlp_fn, [0, 1], X, y, network=network, steps=6, init_fn=lambda k: SPEC.init(k)
+    )
+    assert_close(many_fn.history.train_loss, many_mlp.history.train_loss)
+
+
+def test_gd_on_a_one_hidden_layer_fap_function_is_kernel_gd():
+    a = jnp.asarray(np.random.default_rng(6).normal(size=(32, 1))) / np.sqrt(32.0)
+    fn = lambda W, x: jax.nn.relu(x @ W) @ a  # the readout is a constant: not trained
+    W0 = jnp.asarray(np.random.default_rng(7).normal(size=(5, 32))) / np.sqrt(5.0)
+    y = np.cos(X[:, :1])
+    fap = ntkfix.train(ntkfix.FixedPattern(fn, W0), W0, X, y, steps=30, record_every=10)
+    assert np.max(fap.history.lin_gap_train) < 1e-12  # exact: the FAP net is linear in W
+    assert np.max(fap.history.ntk_drift) < 1e-12
+    relu = ntkfix.train(fn, W0, X, y, steps=30, record_every=10)
+    assert np.max(relu.history.ntk_drift) > 1e-4  # the ReLU net's kernel moves
+
+
+def test_training_a_cnn_and_its_fap_twin():
+    p0, y = cnn_params(), np.sin(np.arange(12.0).reshape(6, 2))
+    relu = ntkfix.train(cnn_fn, p0, XI, y, steps=20, record_every=10)
+    fap = ntkfix.train(ntkfix.FixedPattern(cnn_fn, p0), p0, XI, y, steps=20, record_every=10)
+    for res in (relu, fap):
+        assert res.history.train_loss[-1] < res.history.train_loss[0]
+    assert relu.history.train_loss[0] == pytest.approx(fap.history.train_loss[0], rel=1e-12)
+    with pytest.raises(ValueError, match="pass trainable=None"):
+        ntkfix.train(cnn_fn, p0, XI, y, steps=1, trainable="hidden")
+    with pytest.raises(TypeError, match="needs init_fn"):
+        ntkfix.train_many(cnn_fn, [0], XI, y, steps=1)
