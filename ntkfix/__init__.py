@@ -28,6 +28,7 @@ from ntkfix._conversion.mlp import to_relu as to_relu
 from ntkfix._core.errors import IllConditionedKernel as IllConditionedKernel
 from ntkfix._core.errors import KernelTooLarge as KernelTooLarge
 from ntkfix._core.errors import NeuralTangentsUnavailable as NeuralTangentsUnavailable
+from ntkfix._core.errors import PrecisionWarning as PrecisionWarning
 from ntkfix._core.errors import TrainingDiverged as TrainingDiverged
 from ntkfix._core.errors import UnsupportedOperation as UnsupportedOperation
 from ntkfix._core.nt import available as neural_tangents_available
@@ -76,6 +77,7 @@ __all__ = [
     "MLP",
     "FixedPattern",
     "NeuralTangentsUnavailable",
+    "PrecisionWarning",
     "Spectrum",
     "empirical_ntk",
     "empirical_ntk_autodiff",

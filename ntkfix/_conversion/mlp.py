@@ -33,12 +33,14 @@ max(floor, (1 + margin) * need) with need the unit's maximum over the data.
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ntkfix._core.errors import PrecisionWarning
 from ntkfix._core.validate import check_choice, check_inputs, check_nonneg_float
 from ntkfix._models.fixed import FixedPattern, gated_forward
 from ntkfix._models.mlp import MLP, Params
@@ -129,6 +131,18 @@ class EquivalenceCheck:
     def all_ok(self) -> bool:
         return bool(self.rows_ok.all())
 
+    @property
+    def relative_error(self) -> float:
+        """``max_error_ok / output_scale``: the rounding error where the identity holds."""
+        return self.max_error_ok / max(self.output_scale, np.finfo(np.float64).tiny)
+
+    def __repr__(self) -> str:
+        return (
+            f"EquivalenceCheck(rows_ok={int(self.rows_ok.sum())}/{self.rows_ok.size}, "
+            f"boundary_units={self.boundary_units}, max_error={self.max_error:.3g}, "
+            f"relative_error={self.relative_error:.3g})"
+        )
+
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class ConversionCertificate:
@@ -142,6 +156,8 @@ class ConversionCertificate:
         section 1).
       building: the ``EquivalenceCheck`` on the building data (``rows_ok``, ``max_error``).
       model, params, relu_spec, relu_params: what ``check`` evaluates.
+      rtol: the relative error (to the outputs' scale) up to which the twin counts as
+        equal: ``p - M g`` cancels, so large constants cost digits, in float32 most.
     """
 
     M: tuple[np.ndarray, ...]
@@ -152,6 +168,7 @@ class ConversionCertificate:
     params: Params
     relu_spec: MLP
     relu_params: Params
+    rtol: float = 0.0
 
     @property
     def M_max(self) -> tuple[float, ...]:
@@ -164,9 +181,28 @@ class ConversionCertificate:
         return self.building.max_error
 
     @property
-    def exact(self) -> bool:
-        """True when the identity holds on every building row (a boundary unit breaks it)."""
+    def identity_holds(self) -> bool:
+        """The gate identity holds on every building row (a boundary unit breaks it)."""
         return self.building.all_ok
+
+    @property
+    def relative_error(self) -> float:
+        """The twin's error on the building data relative to the outputs' scale."""
+        return self.building.relative_error
+
+    @property
+    def exact(self) -> bool:
+        """The identity holds on every building row and the rounding error is within
+        ``rtol`` of the outputs' scale: the twin equals the FAP net on the data."""
+        return self.identity_holds and self.relative_error <= self.rtol
+
+    def __repr__(self) -> str:
+        return (
+            f"ConversionCertificate(exact={self.exact}, rows_ok="
+            f"{int(self.building.rows_ok.sum())}/{self.building.rows_ok.size}, "
+            f"relative_error={self.relative_error:.3g} (rtol {self.rtol:g}), "
+            f"M_max={tuple(round(m, 4) for m in self.M_max)}, width {self.relu_spec.width})"
+        )
 
     def check(self, x_new: Any) -> EquivalenceCheck:
         """Which rows of ``x_new`` (n, in_dim) the twin reproduces exactly, and the error."""
@@ -196,6 +232,7 @@ def _check(model, params, relu_spec, relu_params, M, x) -> EquivalenceCheck:
 
 
 CONSTANTS = ("layer", "unit")
+RTOL = {np.dtype(np.float32): 1e-3, np.dtype(np.float64): 1e-9}
 
 
 def to_relu(
@@ -206,6 +243,7 @@ def to_relu(
     margin: float = 0.5,
     floor: float = 1.0,
     constants: str = "layer",
+    rtol: float | None = None,
 ) -> tuple[MLP, Params, ConversionCertificate]:
     """An ordinary ReLU MLP of width 2m equal to the FAP net ``model`` at ``params`` on ``x``.
 
@@ -219,6 +257,9 @@ def to_relu(
       floor: lower bound on every constant (> 0).
       constants: "layer" (one constant per layer, the largest unit's: covers new
         inputs best) or "unit" (per-unit constants: smallest rounding error).
+      rtol: the relative error (to max |fap(x)|) the twin may have and still count as
+        exact; default ``RTOL`` by dtype (1e-3 in float32, 1e-9 in float64). Above it
+        ``cert.exact`` is False and a ``PrecisionWarning`` says what the error is.
     Returns:
       ``(relu_spec, relu_params, cert)``: ``relu_spec.apply(relu_params, x)`` equals
       ``model.apply(params, x)`` on every row with ``cert.building.rows_ok`` (to
@@ -246,6 +287,9 @@ def to_relu(
     if floor == 0:
         raise ValueError("floor must be > 0")
     check_choice(constants, "constants", CONSTANTS)
+    dtype = np.dtype(jnp.result_type(*jax.tree_util.tree_leaves(params)))
+    rtol = RTOL.get(dtype, RTOL[np.dtype(np.float32)]) if rtol is None else rtol
+    rtol = check_nonneg_float(rtol, "rtol")
     stats = [required_ratio(u, z) for u, z in layer_terms(model, params, x)]
     need = [n if constants == "unit" else np.full_like(n, n.max()) for n, _ in stats]
     M = tuple(np.maximum(floor, (1.0 + margin) * n) for n in need)
@@ -260,5 +304,15 @@ def to_relu(
         params=params,
         relu_spec=rspec,
         relu_params=rparams,
+        rtol=rtol,
     )
+    if cert.identity_holds and not cert.exact:
+        warnings.warn(
+            f"the ReLU twin's rounding error is {cert.relative_error:.3g} of the outputs' "
+            f"scale (rtol {rtol:g}, {dtype} params, M_max {max(cert.M_max):.3g}): the "
+            "cancellation p - M g costs these digits; use float64 params, constants='unit' "
+            "or a smaller margin",
+            PrecisionWarning,
+            stacklevel=2,
+        )
     return rspec, rparams, cert

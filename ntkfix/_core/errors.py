@@ -55,6 +55,10 @@ class UnsupportedOperation(ValueError):
     occurs in the user's code)."""
 
 
+class PrecisionWarning(UserWarning):
+    """A result holds, but with less precision than its certificate or tolerance asks."""
+
+
 class NeuralTangentsUnavailable(ImportError):
     """neural-tangents cannot be imported here (not installed, or an incompatible jax)."""
 

@@ -221,3 +221,22 @@ def test_per_unit_constants_are_exact_and_smaller():
     )
     with pytest.raises(ValueError, match="unknown constants 'row'"):
         ntkfix.to_relu(model, p, x, constants="row")
+
+
+def test_certificate_states_the_rounding_error_it_achieves():
+    spec = ntkfix.MLP(3, 16, 2)
+    p0 = spec.init(jax.random.PRNGKey(0), jnp.float32)
+    p1 = jax.tree_util.tree_map(lambda a: 30.0 * a, spec.init(jax.random.PRNGKey(1), jnp.float32))
+    x = jax.random.normal(jax.random.PRNGKey(2), (20, 3), jnp.float32)
+    model = ntkfix.FixedPattern(spec, p0)
+    with pytest.warns(ntkfix.PrecisionWarning, match=r"rounding error is .*\(rtol 1e-09"):
+        _, _, cert = ntkfix.to_relu(model, p1, x, rtol=1e-9)
+    assert cert.identity_holds and not cert.exact
+    err = cert.building.max_error_ok / cert.building.output_scale
+    assert cert.relative_error == pytest.approx(err) and err > 1e-9
+    assert "relative_error=" in repr(cert) and "array" not in repr(cert)
+    assert "array" not in repr(cert.building)
+    # the same conversion in float64 meets the float64 default tolerance
+    p0_64, p1_64 = (jax.tree_util.tree_map(lambda a: a.astype(jnp.float64), p) for p in (p0, p1))
+    _, _, cert64 = ntkfix.to_relu(ntkfix.FixedPattern(spec, p0_64), p1_64, x.astype(jnp.float64))
+    assert cert64.exact and cert64.rtol == 1e-9 and cert64.relative_error < 1e-9
