@@ -32,6 +32,7 @@ from ntkfix._core.errors import PrecisionWarning as PrecisionWarning
 from ntkfix._core.errors import TrainingDiverged as TrainingDiverged
 from ntkfix._core.errors import UnsupportedOperation as UnsupportedOperation
 from ntkfix._core.nt import available as neural_tangents_available
+from ntkfix._core.nt import prepare_import as _prepare_neural_tangents
 from ntkfix._dynamics.linearized import LinearizedTrajectory as LinearizedTrajectory
 from ntkfix._dynamics.linearized import linearized_trajectory as linearized_trajectory
 from ntkfix._dynamics.rates import GeometricFit as GeometricFit
@@ -66,6 +67,8 @@ from ntkfix._kernels.metrics import spectrum as spectrum
 from ntkfix._kernels.structured import ntk_flops as ntk_flops
 from ntkfix._models.fixed import FixedPattern as FixedPattern
 from ntkfix._models.mlp import MLP as MLP
+
+_prepare_neural_tangents()  # `from neural_tangents import stax` works after `import ntkfix`
 
 try:  # the version is written once, in pyproject.toml
     __version__ = _metadata.version("ntkfix")

@@ -26,6 +26,14 @@ def _install_experimental_shim() -> bool:
     return True
 
 
+def prepare_import() -> None:
+    """Let ``import neural_tangents`` work after ``import ntkfix`` without TensorFlow:
+    registers the placeholder ``neural_tangents.experimental`` when neural-tangents is
+    installed but not yet imported (cheap: nothing is imported here)."""
+    if "neural_tangents" not in sys.modules and importlib.util.find_spec("neural_tangents"):
+        _install_experimental_shim()
+
+
 @functools.cache
 def _import():
     if importlib.util.find_spec("neural_tangents") is None:

@@ -79,6 +79,7 @@ COMPARISONS = frozenset({"gt", "ge", "lt", "le", "eq", "ne"})
 # Call-like primitives whose body is evaluated recursively: name -> the param holding it.
 CALLS = {
     "pjit": "jaxpr",
+    "jit": "jaxpr",  # the name of pjit in newer jax
     "closed_call": "call_jaxpr",
     "core_call": "call_jaxpr",
     "remat": "jaxpr",
@@ -150,7 +151,10 @@ class _Decisions:
 
 
 def _bind(eqn, invals):
-    subfuns, params = eqn.primitive.get_bind_params(eqn.params)
+    """``eqn``'s primitive applied to ``invals`` (as ``jax.core.eval_jaxpr`` does it:
+    jax 0.4 returns (subfuns, params) from ``get_bind_params``, newer jax the params)."""
+    bound = eqn.primitive.get_bind_params(eqn.params)
+    subfuns, params = bound if isinstance(bound, tuple) else ((), bound)
     out = eqn.primitive.bind(*subfuns, *invals, **params)
     return out if eqn.primitive.multiple_results else [out]
 

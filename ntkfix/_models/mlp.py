@@ -58,6 +58,13 @@ class MLP:
       out_W_std: weight scale of the readout layer.
       parameterization: "ntk" or "standard", as in ``stax.Dense``.
 
+    Defaults next to neural-tangents': ``stax.Dense`` defaults to ``W_std=1.0``, ntkfix's
+    hidden layers to ``sqrt(2)`` (readout 1.0 in both; no bias and the ntk
+    parameterization in both). Parameters of a stax model fit an MLP of the same shapes
+    whatever the scales, so for a model built from default ``stax.Dense`` layers use
+    ``MLP.like_stax(...)`` (or pass the model itself: ``empirical_ntk(stax_triple, ...)``);
+    otherwise the kernels differ by the ratio of the scales.
+
     Example:
       >>> import jax, ntkfix
       >>> spec = ntkfix.MLP(in_dim=3, width=16, depth=2)
@@ -84,6 +91,30 @@ class MLP:
         object.__setattr__(self, "out_W_std", check_nonneg_float(self.out_W_std, "out_W_std"))
         object.__setattr__(self, "b_std", check_nonneg_float(self.b_std, "b_std", allow_none=True))
         check_choice(self.parameterization, "parameterization", PARAMETERIZATIONS)
+
+    @classmethod
+    def like_stax(
+        cls,
+        in_dim: int,
+        width: int,
+        depth: int,
+        out_dim: int = 1,
+        *,
+        W_std: float = 1.0,
+        b_std: float | None = None,
+        parameterization: str = "ntk",
+    ) -> MLP:
+        """The MLP of ``stax.serial(Dense(width, W_std, b_std), Relu(), ..., Dense(out_dim,
+        W_std, b_std))``, with ``stax.Dense``'s defaults (every layer, the readout
+        included, at ``W_std``).
+
+        Example:
+          >>> MLP.like_stax(13, 512, 2).W_std, MLP(13, 512, 2).W_std
+          (1.0, 1.4142135623730951)
+        """
+        return cls(
+            in_dim, width, depth, out_dim, W_std, b_std, W_std, parameterization=parameterization
+        )
 
     # A spec holds no arrays: as a pytree it has no leaves, so it can cross jit/vmap.
     def tree_flatten(self):
