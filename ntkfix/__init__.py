@@ -22,8 +22,8 @@ Public API (everything else lives in private modules):
 from importlib import metadata as _metadata
 
 from ntkfix import data as data
-from ntkfix._conversion.mlp import ConversionCertificate as ConversionCertificate
-from ntkfix._conversion.mlp import EquivalenceCheck as EquivalenceCheck
+from ntkfix._conversion.certificate import ConversionCertificate as ConversionCertificate
+from ntkfix._conversion.certificate import EquivalenceCheck as EquivalenceCheck
 from ntkfix._conversion.mlp import to_relu as to_relu
 from ntkfix._core.errors import IllConditionedKernel as IllConditionedKernel
 from ntkfix._core.errors import KernelTooLarge as KernelTooLarge

@@ -33,6 +33,7 @@ max(floor, (1 + margin) * need) with need the unit's maximum over the data.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import warnings
 from typing import Any
 
@@ -40,9 +41,18 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ntkfix._conversion.certificate import (
+    RTOL,
+    ConversionCertificate,
+    EquivalenceCheck,
+    identity_holds,
+    required_ratio,
+)
+from ntkfix._conversion.graph import graph_to_relu
 from ntkfix._core.errors import PrecisionWarning
 from ntkfix._core.validate import check_choice, check_inputs, check_nonneg_float
 from ntkfix._models.fixed import FixedPattern, gated_forward
+from ntkfix._models.function import GraphFixedPattern
 from ntkfix._models.mlp import MLP, Params
 
 
@@ -54,22 +64,6 @@ def layer_terms(
     us = spec.preactivations(model.params0, x)[: spec.depth]
     _, hs, _ = gated_forward(spec, params, x, [u > 0 for u in us])
     return [(us[l], spec.layer(params, l, hs[l])) for l in range(spec.depth)]
-
-
-def identity_holds(u: jax.Array, z: jax.Array, M: Any) -> jax.Array:
-    """Per unit: does 1[u > 0] z == relu(M u + z) - M relu(u) hold? u, z (n, m); M (m,)."""
-    s = jnp.asarray(M, u.dtype)[None, :] * u + z
-    return jnp.where(u > 0, s >= 0, s <= 0)
-
-
-def required_ratio(u: jax.Array, z: jax.Array) -> tuple[np.ndarray, float]:
-    """(need, ratio): per unit (m,), the smallest admissible M = max over rows with u != 0
-    of max(0, -sign(u) z) / |u|; and the layer's looser max |z| / |u| over u != 0."""
-    nz = u != 0
-    absu = jnp.where(nz, jnp.abs(u), 1.0)
-    need = jnp.where(nz, jnp.maximum(0.0, -jnp.sign(u) * z) / absu, 0.0)
-    ratio = jnp.where(nz, jnp.abs(z) / absu, 0.0)
-    return np.asarray(jnp.max(need, axis=0), np.float64), float(jnp.max(ratio))
 
 
 def _cat(a, b, axis):
@@ -104,112 +98,6 @@ def twin_spec(spec: MLP) -> MLP:
     return dataclasses.replace(spec, width=2 * spec.width, parameterization="standard")
 
 
-@dataclasses.dataclass(frozen=True, eq=False)
-class EquivalenceCheck:
-    """Where the twin equals the FAP net on a batch of inputs.
-
-    Attributes:
-      rows_ok: (n,) bool, True where the identity holds for every unit of every layer
-        (then twin(x) == fap(x) up to rounding).
-      layer_ok: (n, depth) bool, the same per hidden layer.
-      boundary_units: number of (row, unit) pairs with u == 0 < z (fail for every M).
-      max_error: max |twin(x) - fap(x)| over all rows.
-      max_error_ok: the same over the rows with ``rows_ok`` (0.0 if none).
-      output_scale: max |fap(x)|.
-      ratio: per hidden layer, max |z| / |u| on these inputs (u != 0).
-    """
-
-    rows_ok: np.ndarray
-    layer_ok: np.ndarray
-    boundary_units: int
-    max_error: float
-    max_error_ok: float
-    output_scale: float
-    ratio: tuple[float, ...]
-
-    @property
-    def all_ok(self) -> bool:
-        return bool(self.rows_ok.all())
-
-    @property
-    def relative_error(self) -> float:
-        """``max_error_ok / output_scale``: the rounding error where the identity holds."""
-        return self.max_error_ok / max(self.output_scale, np.finfo(np.float64).tiny)
-
-    def __repr__(self) -> str:
-        return (
-            f"EquivalenceCheck(rows_ok={int(self.rows_ok.sum())}/{self.rows_ok.size}, "
-            f"boundary_units={self.boundary_units}, max_error={self.max_error:.3g}, "
-            f"relative_error={self.relative_error:.3g})"
-        )
-
-
-@dataclasses.dataclass(frozen=True, eq=False)
-class ConversionCertificate:
-    """What ``to_relu`` guarantees, and the means to check it on new inputs.
-
-    Attributes:
-      M: per hidden layer, the (width,) vector of per-unit constants used.
-      required: per hidden layer, the (width,) smallest constants the building data
-        admits (sign-aware).
-      ratio: per hidden layer, the data's max |z| / |u| (the bound on M in docs/design.md,
-        section 1).
-      building: the ``EquivalenceCheck`` on the building data (``rows_ok``, ``max_error``).
-      model, params, relu_spec, relu_params: what ``check`` evaluates.
-      rtol: the relative error (to the outputs' scale) up to which the twin counts as
-        equal: ``p - M g`` cancels, so large constants cost digits, in float32 most.
-    """
-
-    M: tuple[np.ndarray, ...]
-    required: tuple[np.ndarray, ...]
-    ratio: tuple[float, ...]
-    building: EquivalenceCheck
-    model: FixedPattern
-    params: Params
-    relu_spec: MLP
-    relu_params: Params
-    rtol: float = 0.0
-
-    @property
-    def M_max(self) -> tuple[float, ...]:
-        """Largest per-unit constant of each hidden layer (it drives the rounding error)."""
-        return tuple(float(np.max(m)) for m in self.M)
-
-    @property
-    def max_error(self) -> float:
-        """max |twin(x) - fap(x)| on the building data."""
-        return self.building.max_error
-
-    @property
-    def identity_holds(self) -> bool:
-        """The gate identity holds on every building row (a boundary unit breaks it)."""
-        return self.building.all_ok
-
-    @property
-    def relative_error(self) -> float:
-        """The twin's error on the building data relative to the outputs' scale."""
-        return self.building.relative_error
-
-    @property
-    def exact(self) -> bool:
-        """The identity holds on every building row and the rounding error is within
-        ``rtol`` of the outputs' scale: the twin equals the FAP net on the data."""
-        return self.identity_holds and self.relative_error <= self.rtol
-
-    def __repr__(self) -> str:
-        return (
-            f"ConversionCertificate(exact={self.exact}, rows_ok="
-            f"{int(self.building.rows_ok.sum())}/{self.building.rows_ok.size}, "
-            f"relative_error={self.relative_error:.3g} (rtol {self.rtol:g}), "
-            f"M_max={tuple(round(m, 4) for m in self.M_max)}, width {self.relu_spec.width})"
-        )
-
-    def check(self, x_new: Any) -> EquivalenceCheck:
-        """Which rows of ``x_new`` (n, in_dim) the twin reproduces exactly, and the error."""
-        x_new = check_inputs(x_new, "x_new", self.relu_spec.in_dim)
-        return _check(self.model, self.params, self.relu_spec, self.relu_params, self.M, x_new)
-
-
 def _check(model, params, relu_spec, relu_params, M, x) -> EquivalenceCheck:
     terms = layer_terms(model, params, x)
     layer_ok = jnp.stack(
@@ -232,7 +120,6 @@ def _check(model, params, relu_spec, relu_params, M, x) -> EquivalenceCheck:
 
 
 CONSTANTS = ("layer", "unit")
-RTOL = {np.dtype(np.float32): 1e-3, np.dtype(np.float64): 1e-9}
 
 
 def to_relu(
@@ -246,6 +133,11 @@ def to_relu(
     rtol: float | None = None,
 ) -> tuple[MLP, Params, ConversionCertificate]:
     """An ordinary ReLU MLP of width 2m equal to the FAP net ``model`` at ``params`` on ``x``.
+
+    A ``FixedPattern`` of any other network (a function, a stax or Flax model) whose
+    gates are max/min/abs gets the same construction gate by gate
+    (``ntkfix._conversion.graph``): the twin is then a ``Function`` with
+    ``twin.apply(twin_params, x)``, one constant per gate.
 
     Args:
       model: a ``FixedPattern`` (gates at ``model.params0``).
@@ -276,8 +168,14 @@ def to_relu(
       >>> rspec.width, cert.exact
       (16, True)
     """
+    if isinstance(model, GraphFixedPattern):  # any other network: the graph's twin
+        margin = check_nonneg_float(margin, "margin")
+        floor = check_nonneg_float(floor, "floor")
+        if floor == 0:
+            raise ValueError("floor must be > 0")
+        return graph_to_relu(model, params, x, margin=margin, floor=floor, rtol=rtol)
     if not isinstance(model, FixedPattern):
-        hint = " (an MLP already is a ReLU network)" if isinstance(model, MLP) else ""
+        hint = " (a ReLU network already)" if isinstance(model, MLP) or callable(model) else ""
         raise TypeError(f"model must be an ntkfix.FixedPattern, got {type(model).__name__}{hint}")
     spec = model.spec
     params = spec.check_params(params)
@@ -304,6 +202,7 @@ def to_relu(
         params=params,
         relu_spec=rspec,
         relu_params=rparams,
+        checker=functools.partial(_check, model, params, rspec, rparams, M),
         rtol=rtol,
     )
     if cert.identity_holds and not cert.exact:

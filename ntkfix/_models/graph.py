@@ -130,10 +130,18 @@ class _Env:
 
 @dataclasses.dataclass
 class _Decisions:
-    """The frozen decisions, in evaluation order: recorded (gate stream on) or replayed."""
+    """The frozen decisions, in evaluation order: recorded (gate stream on) or replayed.
+
+    With ``twin`` (one constant M per ReLU-like gate) the gates are not frozen but
+    rewritten as the ReLU network of width 2 (``ntkfix._conversion.graph``):
+    G(u) z = relu(M u + z) - M relu(u), u the gate stream's and z the value stream's
+    argument; ``terms`` collects every gate's (u, z).
+    """
 
     given: list | None
     made: list = dataclasses.field(default_factory=list)
+    twin: list | None = None
+    terms: list | None = None
 
     def take(self, compute: Callable[[], jax.Array]) -> jax.Array:
         if self.given is None:
@@ -171,6 +179,8 @@ def _refuse(eqn, what: str) -> None:
 def _gate_op(eqn, gates, values, deps, decisions: _Decisions):
     """(gate outputs, value outputs) of a gate equation with parameter-dependent inputs."""
     name = eqn.primitive.name
+    if decisions.twin is not None or decisions.terms is not None:
+        return _relu_form(eqn, gates, values, decisions)
     if name in COMPARISONS or name == "sign":
         d = decisions.take(lambda: _bind(eqn, gates)[0])
         return [d], [d], False
@@ -197,6 +207,38 @@ def _gate_op(eqn, gates, values, deps, decisions: _Decisions):
 
 
 GATES = COMPARISONS | {"sign", "max", "min", "abs", "clamp"}
+
+
+def _relu_form(eqn, gates, values, decisions: _Decisions):
+    """A gate as b + G(u) z with u from the gate stream and z, b from the value stream:
+    max(a, b): u = a0 - b0, z = a - b;  min(a, b): u = b0 - a0, z = a - b;
+    abs(a): b = -a, u = a0, z = 2a. Then G(u) z is frozen (terms) or rewritten (twin)."""
+    name = eqn.primitive.name
+    dtype = eqn.outvars[0].aval.dtype
+    if name == "max":
+        (a0, b0), (a, b) = gates, values
+        u, z, base = a0 - b0, a - b, b
+    elif name == "min":
+        (a0, b0), (a, b) = gates, values
+        u, z, base = b0 - a0, a - b, b
+    elif name == "abs":
+        u, z, base = gates[0], 2 * values[0], -values[0]
+    else:
+        raise UnsupportedOperation(
+            f"{name} at {where_in_code(eqn)}: ReLU twins are built for max/min/abs gates "
+            "(relu, jnp.maximum, stax.Relu, abs); comparisons and select (leaky relu, clamp) "
+            "are not converted yet"
+        )
+    u, z = jnp.broadcast_arrays(jnp.asarray(u, dtype), jnp.asarray(z, dtype))
+    if decisions.terms is not None:
+        decisions.terms.append((u, z))
+    if decisions.twin is None:
+        out_v = base + jnp.where(u > 0, z, 0)
+    else:
+        M = decisions.twin[len(decisions.terms) - 1 if decisions.terms is not None else 0]
+        M = jnp.asarray(M, dtype)
+        out_v = base + (jax.nn.relu(M * u + z) - M * jax.nn.relu(u))
+    return [_bind(eqn, gates)[0]], [jnp.asarray(out_v, dtype)], True
 
 
 def _eval(jaxpr, consts, gate_args, value_args, dep_args, decisions: _Decisions):
@@ -304,6 +346,32 @@ class GraphProgram:
             else jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(outs), outs)
         )
         return out, decisions.made
+
+    def terms(self, params0, params, x) -> list:
+        """Every ReLU-like gate's (u, z): its argument at params0 and at params (the
+        relu-form b + G(u) z of ``_relu_form``), in evaluation order."""
+        decisions = _Decisions(given=None, terms=[])
+        self._eval_with(params0, params, x, decisions)
+        return decisions.terms
+
+    def twin_apply(self, params0, params, M, x):
+        """The ReLU network of width 2 per gate: each G(u) z as relu(M u + z) - M relu(u)
+        with ``M[i]`` the i-th gate's constant."""
+        decisions = _Decisions(given=None, twin=list(M), terms=[])
+        return self._eval_with(params0, params, x, decisions)[0]
+
+    def _eval_with(self, params0, params, x, decisions):
+        leaves0, leaves = jax.tree_util.tree_leaves(params0), jax.tree_util.tree_leaves(params)
+        n = len(leaves)
+        _, outs, _ = _eval(
+            self.closed.jaxpr,
+            self.closed.consts,
+            leaves0 + [x],
+            leaves + [x],
+            [True] * n + [False],
+            decisions,
+        )
+        return outs
 
     def apply(self, params0, params, x, gates=None):
         """The FAP function at ``params`` (gates at ``params0``, or the given ``gates``)."""

@@ -381,3 +381,41 @@ def test_mlp_like_stax_matches_default_stax_dense_layers(nt):
     assert rel_err(ntkfix.empirical_ntk(triple, p, X), want) < 1e-10
     # the ntkfix defaults (W_std = sqrt(2)) give another kernel for the same params
     assert rel_err(ntkfix.empirical_ntk(ntkfix.MLP(5, 32, 2), p, X), want) > 0.1
+
+
+def _primitives(jaxpr) -> set:
+    """Every primitive name in ``jaxpr`` and the jaxprs it calls."""
+    names = set()
+    for eqn in jaxpr.eqns:
+        names.add(eqn.primitive.name)
+        for v in eqn.params.values():
+            sub = getattr(v, "jaxpr", v)
+            if hasattr(sub, "eqns"):
+                names |= _primitives(sub)
+    return names
+
+
+def test_relu_twin_of_a_trained_fap_cnn():
+    p0, y = cnn_params(), np.sin(np.arange(12.0).reshape(6, 2))
+    fap = ntkfix.FixedPattern(cnn_fn, p0)
+    trained = ntkfix.train(fap, p0, XI, y, steps=30, record_every=30, track=()).params
+    twin, tp, cert = ntkfix.to_relu(fap, trained, XI)
+    assert cert.exact and cert.building.rows_ok.all() and len(cert.M) == 2
+    assert_close(twin.apply(tp, XI), fap.apply(trained, XI), atol=1e-12, rtol=1e-11)
+    assert rel_err(fap.apply(trained, XI), cnn_fn(trained, XI)) > 1e-4  # not the ReLU net
+    # the twin is an ordinary ReLU network: no frozen gate, no comparison or select
+    prims = _primitives(jax.make_jaxpr(twin.fn)(tp, jnp.asarray(XI)).jaxpr)
+    assert "max" in prims and not prims & {"select_n", "gt", "ge", "lt", "le", "eq"}
+    chk = cert.check(1.1 * XI)
+    assert chk.max_error < 1e-10 * chk.output_scale or not chk.all_ok
+
+
+def test_relu_twin_of_a_plain_function_mlp_is_the_mlp_twin():
+    p = moved(P0)
+    twin, tp, cert = ntkfix.to_relu(ntkfix.FixedPattern(mlp_fn, P0), p, X)
+    rspec, rparams, ref = ntkfix.to_relu(ntkfix.FixedPattern(SPEC, P0), p, X)
+    assert cert.M_max == pytest.approx(ref.M_max, rel=1e-12)
+    assert_close(twin.apply(tp, X), rspec.apply(rparams, X))
+    leaky = lambda w, x: jax.nn.leaky_relu(x @ w)[:, :1]
+    with pytest.raises(UnsupportedOperation, match="not converted yet"):
+        ntkfix.to_relu(ntkfix.FixedPattern(leaky, jnp.ones((5, 3))), jnp.ones((5, 3)), X)

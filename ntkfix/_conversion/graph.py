@@ -1,0 +1,118 @@
+"""FAP -> ReLU conversion for any network whose gates are max/min/abs (ReLU-like).
+
+Each gate of the FAP graph is written b + G(u) z (``ntkfix._models.graph``: u the
+gate's argument at params0, z and b at params). With a constant M > the data's
+max(0, -sign(u) z) / |u|,
+
+    G(u) z = relu(M u + z) - M relu(u),
+
+so the graph with every gate rewritten this way is an ordinary ReLU network: at each
+gate it carries the pair [relu(u), relu(M u + z)] (twice the channels of the ReLU layer),
+and everything between gates is linear in the pairs. It equals the FAP net on every
+input where the identity holds (no u == 0 < z), up to the rounding of the cancellation.
+One constant per gate (per ReLU layer). The twin is returned as a ``Function``
+``twin.apply(twin_params, x)`` with ``twin_params = {"params0", "params", "M"}``; a
+rewrite into a stax model with doubled channels (``twin.stax()``) is not built yet.
+"""
+
+from __future__ import annotations
+
+import functools
+import warnings
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ntkfix._conversion.certificate import (
+    RTOL,
+    ConversionCertificate,
+    EquivalenceCheck,
+    identity_holds,
+    required_ratio,
+)
+from ntkfix._core.errors import PrecisionWarning
+from ntkfix._core.validate import check_nonneg_float
+from ntkfix._models.function import Function, GraphFixedPattern
+from ntkfix._models.graph import GraphProgram
+
+
+def _flat(u: jax.Array) -> jax.Array:
+    return u.reshape(u.shape[0], -1)
+
+
+def twin_function(model: GraphFixedPattern) -> Function:
+    """The ReLU twin of ``model``'s graph: params ``{"params0", "params", "M"}``."""
+    fn = model.base.fn
+
+    def twin(tp, x):
+        prog = GraphProgram.for_shapes(fn, tp["params0"], x)
+        return prog.twin_apply(tp["params0"], tp["params"], tp["M"], x)
+
+    return Function(twin)
+
+
+def _check(model: GraphFixedPattern, params, twin: Function, tp, M, x) -> EquivalenceCheck:
+    terms = [(_flat(u), _flat(z)) for u, z in model.program(x).terms(model.params0, params, x)]
+    layer_ok = jnp.stack(
+        [
+            identity_holds(u, z, np.full(u.shape[1], m)).all(axis=1)
+            for (u, z), m in zip(terms, M, strict=True)
+        ],
+        1,
+    )
+    boundary = sum(int(jnp.sum((u == 0) & (z > 0))) for u, z in terms)
+    f = model.forward(params, x)
+    err = np.asarray(jnp.max(jnp.abs(twin.forward(tp, x) - f), axis=1))
+    rows_ok = np.asarray(layer_ok.all(axis=1))
+    return EquivalenceCheck(
+        rows_ok=rows_ok,
+        layer_ok=np.asarray(layer_ok),
+        boundary_units=boundary,
+        max_error=float(err.max()),
+        max_error_ok=float(err[rows_ok].max()) if rows_ok.any() else 0.0,
+        output_scale=float(jnp.max(jnp.abs(f))),
+        ratio=tuple(required_ratio(u, z)[1] for u, z in terms),
+    )
+
+
+def graph_to_relu(
+    model: GraphFixedPattern, params: Any, x: Any, *, margin: float, floor: float, rtol
+) -> tuple[Function, dict, ConversionCertificate]:
+    """``to_relu`` for a ``FixedPattern`` of any network (module docstring)."""
+    params = model.check_params(params)
+    x = model.check_inputs(x)
+    model.output_shape(params, x)
+    terms = [(_flat(u), _flat(z)) for u, z in model.program(x).terms(model.params0, params, x)]
+    if not terms:
+        raise ValueError("the network has no ReLU-like gate: it already is linear")
+    stats = [required_ratio(u, z) for u, z in terms]
+    need = [float(n.max()) for n, _ in stats]
+    M = tuple(max(floor, (1.0 + margin) * n) for n in need)
+    dtype = np.dtype(jnp.result_type(*jax.tree_util.tree_leaves(params)))
+    rtol = RTOL.get(dtype, RTOL[np.dtype(np.float32)]) if rtol is None else rtol
+    rtol = check_nonneg_float(rtol, "rtol")
+    twin = twin_function(model)
+    tp = {"params0": model.params0, "params": params, "M": jnp.asarray(M, dtype)}
+    cert = ConversionCertificate(
+        M=tuple(np.full(u.shape[1], m) for (u, _), m in zip(terms, M, strict=True)),
+        required=tuple(n for n, _ in stats),
+        ratio=tuple(r for _, r in stats),
+        building=_check(model, params, twin, tp, M, x),
+        model=model,
+        params=params,
+        relu_spec=twin,
+        relu_params=tp,
+        checker=functools.partial(_check, model, params, twin, tp, M),
+        rtol=rtol,
+    )
+    if cert.identity_holds and not cert.exact:
+        warnings.warn(
+            f"the ReLU twin's rounding error is {cert.relative_error:.3g} of the outputs' "
+            f"scale (rtol {rtol:g}, {dtype} params, M_max {max(M):.3g}): use float64 params "
+            "or a smaller margin",
+            PrecisionWarning,
+            stacklevel=3,
+        )
+    return twin, tp, cert
