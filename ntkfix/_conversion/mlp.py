@@ -175,7 +175,13 @@ def to_relu(
             raise ValueError("floor must be > 0")
         return graph_to_relu(model, params, x, margin=margin, floor=floor, rtol=rtol)
     if not isinstance(model, FixedPattern):
-        hint = " (a ReLU network already)" if isinstance(model, MLP) or callable(model) else ""
+        hint = (
+            " (an MLP already is a ReLU network)"
+            if isinstance(model, MLP)
+            else " (pass FixedPattern(f, params0), the FAP twin to convert)"
+            if callable(model)
+            else ""
+        )
         raise TypeError(f"model must be an ntkfix.FixedPattern, got {type(model).__name__}{hint}")
     spec = model.spec
     params = spec.check_params(params)

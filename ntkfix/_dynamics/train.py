@@ -1,4 +1,4 @@
-"""Full-batch gradient descent on ReLU and FAP MLPs, with NTK and linearization diagnostics.
+"""Full-batch gradient descent on ReLU and FAP networks, with NTK and linearization diagnostics.
 
 Loss and step (n training points, k outputs, trainable layers S):
 
