@@ -12,15 +12,18 @@ from pathlib import Path
 
 from ntkfix._core.errors import KernelTooLarge
 from ntkfix._core.host import available_memory, format_bytes
-from ntkfix._kernels.structured import feature_bytes
 
 MEMORY_FRACTION = 0.8  # of MemAvailable that a run may plan to use
 
 
 def check_disk_kernel(
-    spec, layers, n, block, itemsize, path: Path, allocated: int, n_dev: int
+    per_row: int, temporaries: int, n, block, itemsize, path: Path, allocated: int, n_dev: int
 ) -> str:
-    """Raise KernelTooLarge when disk or memory are short; return a one-line plan."""
+    """Raise KernelTooLarge when disk or memory are short; return a one-line plan.
+
+    ``per_row``: bytes of the features of one input (``TileSource.feature_bytes(1)``);
+    ``temporaries``: tile-sized temporaries per tile (2 L + 3 for the structured MLP
+    kernel)."""
     total = n * n * itemsize
     free = shutil.disk_usage(path.parent).free
     if total - allocated > free:
@@ -30,10 +33,9 @@ def check_disk_kernel(
             f"{format_bytes(free)} "
             f"free; the largest n that fits is {n_max}"
         )
-    per_row = feature_bytes(spec, 1, layers, itemsize, traced=True)
-    # per device: ~4 tiles in flight, each with its 2L + 3 Gram-sized temporaries, and the
+    # per device: ~4 tiles in flight, each with its tile-sized temporaries, and the
     # features of the tiles' blocks
-    working = n_dev * (4 * (2 * spec.depth + 3) * block * block * itemsize + 3 * block * per_row)
+    working = n_dev * (4 * temporaries * block * block * itemsize + 3 * block * per_row)
     need = n * per_row * n_dev + working
     avail = available_memory()
     if avail is not None and need > MEMORY_FRACTION * avail:

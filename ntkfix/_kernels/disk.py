@@ -49,10 +49,12 @@ from ntkfix._core.validate import (
     normalize_layers,
 )
 from ntkfix._kernels.budget import check_disk_kernel
+from ntkfix._kernels.empirical import check_kernel_args
+from ntkfix._kernels.jacobian import jacobian_block, jacobian_source, n_params
 from ntkfix._kernels.sidecar import fingerprint, open_memmap, read_sidecar, sync
 from ntkfix._kernels.structured import structured_source
 from ntkfix._kernels.tiling import TileRunner, default_block, plan
-from ntkfix._models.base import Model, check_model
+from ntkfix._models.base import Model, check_model, is_structured
 from ntkfix._models.mlp import Params
 
 SYNC_SECONDS = 60.0  # data and records are synced to disk at least this often
@@ -125,15 +127,22 @@ def empirical_ntk_to_disk(
       ValueError: ``path`` holds a run of other inputs.
     """
     model = check_model(model)
-    spec = model.spec
     params = model.check_params(params)
     x = model.check_inputs(x)
     if not all(is_concrete(a) for a in jax.tree_util.tree_leaves((model, params, x))):
         raise TypeError("empirical_ntk_to_disk writes files: it cannot run inside jax.jit/vmap")
-    layers = normalize_layers(trainable, spec.n_layers)
     n = x.shape[0]
+    itemsize = np.dtype(jax.numpy.result_type(x.dtype, *jax.tree_util.tree_leaves(params)))
+    if is_structured(model):
+        layers = normalize_layers(trainable, model.spec.n_layers)
+        source = structured_source(model, params, layers, True)
+        auto, temporaries = default_block(model.spec.width, n), 2 * model.spec.depth + 3
+    else:  # any other network: Jacobian contraction over all its parameters
+        _, _, _, _, k = check_kernel_args(model, params, x, None, trainable)
+        layers, source, temporaries = None, jacobian_source(model, params, k, True), 2
+        auto = jacobian_block(n, k, n_params(params), itemsize.itemsize)
     if block_size is None:
-        block = DISK_BLOCK if n >= 4 * DISK_BLOCK else default_block(spec.width, n)
+        block = DISK_BLOCK if n >= 4 * DISK_BLOCK and is_structured(model) else auto
     else:
         block = check_positive_int(block_size, "block_size")
     index, count = _check_part(part)
@@ -162,12 +171,18 @@ def empirical_ntk_to_disk(
             f"{path} exists but has no progress file {side.name}: remove it or choose another path"
         )
 
-    source = structured_source(model, params, layers, True)
     runner = TileRunner(source, x, None, devices=devices, feature_budget=2**62)
     tiles = [t for k, t in enumerate(plan(n, n, block, True)) if k % count == index]
     allocated = path.stat().st_blocks * 512 if path.exists() else 0
     plan_line = check_disk_kernel(
-        spec, layers, n, block, dtype.itemsize, path, allocated, len(runner.devices)
+        source.feature_bytes(1),
+        temporaries,
+        n,
+        block,
+        dtype.itemsize,
+        path,
+        allocated,
+        len(runner.devices),
     )
     if side.exists() and not path.exists():
         side.unlink()  # the kernel file was removed: its record is void

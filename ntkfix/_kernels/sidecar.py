@@ -20,7 +20,11 @@ import numpy as np
 
 def fingerprint(model, params, x, layers, dtype) -> str:
     """A hash of everything the kernel depends on (32 hex digits)."""
-    h = hashlib.sha256(repr((model.spec, type(model).__name__, layers, str(dtype))).encode())
+    spec = getattr(model, "spec", None)
+    if spec is None:  # a function: its name (its parameters and inputs are hashed below)
+        fn = getattr(model, "fn", None) or getattr(getattr(model, "base", None), "fn", None)
+        spec = f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', repr(fn))}"
+    h = hashlib.sha256(repr((spec, type(model).__name__, layers, str(dtype))).encode())
     for a in jax.tree_util.tree_leaves((model, params, x)):
         arr = np.ascontiguousarray(np.asarray(a))
         h.update(str((arr.shape, arr.dtype)).encode())

@@ -419,3 +419,18 @@ def test_relu_twin_of_a_plain_function_mlp_is_the_mlp_twin():
     leaky = lambda w, x: jax.nn.leaky_relu(x @ w)[:, :1]
     with pytest.raises(UnsupportedOperation, match="not converted yet"):
         ntkfix.to_relu(ntkfix.FixedPattern(leaky, jnp.ones((5, 3))), jnp.ones((5, 3)), X)
+
+
+def test_a_generic_kernel_on_disk_equals_the_one_in_memory_and_resumes(tmp_path):
+    p = cnn_params()
+    want = np.asarray(ntkfix.empirical_ntk(cnn_fn, p, XI, block_size=2))
+    path = tmp_path / "K.npy"
+    stop = lambda done, total: (_ for _ in ()).throw(KeyboardInterrupt) if done == 2 else None
+    with pytest.raises(KeyboardInterrupt):
+        ntkfix.empirical_ntk_to_disk(
+            cnn_fn, p, XI, path, block_size=2, progress=False, on_tile=stop
+        )
+    K = ntkfix.empirical_ntk_to_disk(cnn_fn, p, XI, path, block_size=2, progress=False)
+    assert np.array_equal(np.asarray(K), want)  # same tiles: same bits
+    with pytest.raises(ValueError, match="records a run with another fingerprint"):
+        ntkfix.empirical_ntk_to_disk(cnn_fn, moved(p), XI, path, block_size=2, progress=False)
