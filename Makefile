@@ -59,9 +59,11 @@ docs-serve: docs
 # ntkfix vs neural-tangents, timed in one run (docs/benchmarks.md); GPU: benchmarks/gpu.sh
 bench: .venv/.synced
 	.venv/bin/python -m benchmarks.run --out $(OUT)/bench
+	.venv/bin/python -m benchmarks.networks --out $(OUT)/bench-networks
 
 bench-quick: .venv/.synced
 	.venv/bin/python -m benchmarks.run --quick --out $(OUT)/bench-quick
+	.venv/bin/python -m benchmarks.networks --quick --out $(OUT)/bench-networks-quick
 
 clean:
 	rm -rf .venv .venv-latest $(TOOLS) results site

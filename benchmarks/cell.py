@@ -2,6 +2,7 @@
 
     python -m benchmarks.cell '{"kind": "cell", "method": "ntkfix", "cell": {...}, ...}'
     python -m benchmarks.cell '{"kind": "roofline", "matmul_n": 4096, ...}'
+    python -m benchmarks.cell '{"kind": "network", "method": "nt_sd", "network": {...}}'
 
 prints one line ``BENCH_RESULT {json}``. Timing: one first call (compile + run), then
 ``repeats`` timed calls (each after ``machine.wait_for_quiet``; calls disturbed by other
@@ -58,14 +59,12 @@ def _device_info() -> dict:
     }
 
 
-def run_cell(job: dict) -> dict:
+def measure(call, job: dict) -> dict:
+    """Time ``call()`` (first call, then the median of ``job["repeats"]`` calls) and its
+    peak memory (one more call); see the module docstring."""
     import jax
     import numpy as np
 
-    from benchmarks.methods import Cell, build
-
-    cell = Cell(**job["cell"])
-    call, _ = build(job["method"], cell)
     quiet = job.get("quiet", {"max_wait": 0})
     machine.wait_for_quiet(**quiet)
     t0 = time.perf_counter()
@@ -92,6 +91,19 @@ def run_cell(job: dict) -> dict:
         "mem_kind": mem.kind,
         "contention_cores": statistics.mean(loads) if loads else None,
     }
+
+
+def run_cell(job: dict) -> dict:
+    from benchmarks.methods import Cell, build
+
+    call, _ = build(job["method"], Cell(**job["cell"]))
+    return measure(call, job)
+
+
+def run_network(job: dict) -> dict:
+    from benchmarks.networks import build_network
+
+    return measure(build_network(job["method"], job["network"]), job)
 
 
 def run_roofline(job: dict) -> dict:
@@ -128,7 +140,14 @@ def main(argv: list[str]) -> int:
         import jax
 
         jax.config.update("jax_default_matmul_precision", job["precision"])
-    result = run_roofline(job) if job.get("kind") == "roofline" else run_cell(job)
+    kind = job.get("kind")
+    result = (
+        run_roofline(job)
+        if kind == "roofline"
+        else run_network(job)
+        if kind == "network"
+        else run_cell(job)
+    )
     print(MARK + json.dumps(result), flush=True)
     return 0
 

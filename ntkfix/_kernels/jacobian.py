@@ -51,9 +51,11 @@ def _features(model, params, xb):
 def jacobian_kernel(J1: jax.Array, J2: jax.Array, trace: bool) -> jax.Array:
     """The kernel block of two sets of Jacobian rows (b1, k, P), (b2, k, P): (b1, b2)
     traced (the mean over the k outputs), else (b1, b2, k, k)."""
-    if trace:
-        return jnp.einsum("icp,jcp->ij", J1, J2) / J1.shape[1]
-    return jnp.einsum("icp,jdp->ijcd", J1, J2)
+    (b1, k, P), b2 = J1.shape, J2.shape[0]
+    if trace:  # one (b1, k P) x (k P, b2) matmul
+        return (J1.reshape(b1, k * P) @ J2.reshape(b2, k * P).T) / k
+    G = J1.reshape(b1 * k, P) @ J2.reshape(b2 * k, P).T  # (b1 k, b2 k)
+    return G.reshape(b1, k, b2, k).transpose(0, 2, 1, 3)
 
 
 @functools.partial(jax.jit, static_argnames=("trace", "diag"))

@@ -170,3 +170,33 @@ def test_median_round_picks_the_median_time():
     assert row["time_s"] == 0.2 and row["peak_bytes"] == 2 and row["rounds"] == 3
     assert row["time_s_rounds"] == "0.3000 0.1000 0.2000"
     assert run.median_round([{"status": "skipped: big"}])["status"] == "skipped: big"
+
+
+@pytest.mark.parametrize("network", ["cnn", "mlp_fn"])
+def test_network_methods_compute_the_same_kernel(network):
+    from benchmarks import networks
+
+    K = np.asarray(networks.build_network("ntkfix", {"name": network, "n": 5})())
+    assert K.shape == (5, 5) and K.dtype == np.float32
+    if _nt.available():
+        for method in ("nt_jc", "nt_sd"):
+            theirs = np.asarray(networks.build_network(method, {"name": network, "n": 5})())
+            np.testing.assert_allclose(theirs, K, rtol=2e-4, atol=1e-5)
+
+
+def test_network_benchmark_end_to_end(tmp_path):
+    from benchmarks import networks
+
+    out = tmp_path / "nets"
+    argv = ["--n", "8", "--networks", "mlp_fn", "--methods", "ntkfix,nt_jc", "--repeats", "1"]
+    argv += ["--matmul-n", "256", "--quiet-wait", "0"]
+    assert networks.main(argv + ["--out", str(out)]) == 0
+    with open(out / "results.csv") as f:
+        rows = {r["method"]: r for r in csv.DictReader(f)}
+    assert rows["ntkfix"]["status"] == "ok" and float(rows["ntkfix"]["time_s"]) > 0
+    if _nt.available():
+        assert float(rows["nt_jc"]["k_rel_diff"]) < 1e-4
+        assert float(rows["ntkfix"]["speedup_vs_nt_best"]) > 0
+    assert "| mlp_fn | 8 |" in (out / "summary.md").read_text()
+    with pytest.raises(SystemExit):
+        networks.main(["--networks", "resnet"])
