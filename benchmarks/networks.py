@@ -150,7 +150,17 @@ def main(argv: list[str] | None = None) -> int:
                     "repeats": args.repeats,
                     "quiet": quiet,
                 }
-                status, res = _child(job, args.cell_timeout)
+                prev = [r for r in rows if r["network"] == name and r["method"] == method]
+                est = _extrapolated(prev, n)
+                if est is not None and est * (args.repeats + 2) > args.cell_timeout:
+                    status, res = (
+                        f"skipped: ~{est:.0f} s per call (quadratic in n from "
+                        f"n={prev[-1]['n']}) x {args.repeats + 2} calls > "
+                        f"{args.cell_timeout:.0f} s",
+                        {},
+                    )
+                else:
+                    status, res = _child(job, args.cell_timeout)
                 row = {"network": name, "n": n, "params": P, "method": method, "status": status}
                 if status == "ok":
                     row.update(
@@ -167,6 +177,12 @@ def main(argv: list[str] | None = None) -> int:
     _ratios(rows)
     write(rows, args.out, gflops_roof)
     return 0
+
+
+def _extrapolated(prev: list[dict], n: int) -> float | None:
+    """Seconds per call at ``n`` from the last measured smaller cell (cost ~ n^2)."""
+    done = [r for r in prev if r["status"] == "ok" and r["n"] < n]
+    return None if not done else done[-1]["time_s"] * (n / done[-1]["n"]) ** 2
 
 
 def _ratios(rows: list[dict]) -> None:

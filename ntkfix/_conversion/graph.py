@@ -53,7 +53,14 @@ def twin_function(model: GraphFixedPattern) -> Function:
     return Function(twin)
 
 
-def _check(model: GraphFixedPattern, params, twin: Function, tp, M, x) -> EquivalenceCheck:
+def _check(
+    model: GraphFixedPattern, params, twin: Function, tp, M, x, shape=None
+) -> EquivalenceCheck:
+    if shape is not None and tuple(x.shape[1:]) != tuple(shape):
+        raise ValueError(
+            f"x_new must have the shape per example of the data the twin was built for, "
+            f"{tuple(shape)}, got {tuple(x.shape[1:])}"
+        )
     terms = [(_flat(u), _flat(z)) for u, z in model.program(x).terms(model.params0, params, x)]
     layer_ok = jnp.stack(
         [
@@ -104,7 +111,7 @@ def graph_to_relu(
         params=params,
         relu_spec=twin,
         relu_params=tp,
-        checker=functools.partial(_check, model, params, twin, tp, M),
+        checker=functools.partial(_check, model, params, twin, tp, M, shape=x.shape[1:]),
         rtol=rtol,
     )
     if cert.identity_holds and not cert.exact:

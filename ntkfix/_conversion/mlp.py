@@ -131,7 +131,7 @@ def to_relu(
     floor: float = 1.0,
     constants: str = "layer",
     rtol: float | None = None,
-) -> tuple[MLP, Params, ConversionCertificate]:
+) -> tuple[Any, Any, ConversionCertificate]:
     """An ordinary ReLU MLP of width 2m equal to the FAP net ``model`` at ``params`` on ``x``.
 
     A ``FixedPattern`` of any other network (a function, a stax or Flax model) whose
@@ -142,7 +142,7 @@ def to_relu(
     Args:
       model: a ``FixedPattern`` (gates at ``model.params0``).
       params: the FAP net's parameters (any values, e.g. after training).
-      x: (n, in_dim) the inputs the equivalence is built for.
+      x: (n, in_dim) the inputs the equivalence is built for ((n, ...) for other networks).
       margin: per unit, M = max(floor, (1 + margin) * need), need the data's smallest
         admissible constant for that unit (module docstring); a margin covers nearby
         new inputs.
@@ -169,6 +169,11 @@ def to_relu(
       (16, True)
     """
     if isinstance(model, GraphFixedPattern):  # any other network: the graph's twin
+        if constants != "layer":
+            raise ValueError(
+                f"constants={constants!r} is for ntkfix.MLP nets; the twin of any other "
+                "network has one constant per gate (per ReLU layer): use constants='layer'"
+            )
         margin = check_nonneg_float(margin, "margin")
         floor = check_nonneg_float(floor, "floor")
         if floor == 0:

@@ -184,10 +184,13 @@ def train(
     """Full-batch gradient descent on 1/(2n) ||f(X) - Y||_F^2 (module docstring).
 
     Args:
-      model: ``ntkfix.MLP`` (ReLU net) or ``ntkfix.FixedPattern`` (gates at its params0).
-      params: initial parameters theta_0 of the trained run (stax.serial layout); all
+      model: ``ntkfix.MLP`` (ReLU net), ``ntkfix.FixedPattern`` (gates at its params0),
+        or any network ``f(params, x)`` / stax triple (docs: "Your own network"); then
+        ``trainable`` must be None and every parameter is trained.
+      params: initial parameters theta_0 of the trained run (an MLP's: the stax.serial
+        layout; any other network's: its own pytree); all
         arrays (x, y, lr) are cast to their dtype.
-      x: (n, in_dim) training inputs.
+      x: (n, in_dim) training inputs ((n, ...) for a network that is not an MLP).
       y: (n, out_dim) targets; a 1-D y of length n is accepted when out_dim == 1.
       steps: number of GD steps (>= 1).
       lr: step size, or None for n / lambda_max(Theta_0) (Theta_0 the full NTK of the

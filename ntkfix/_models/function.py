@@ -44,14 +44,16 @@ def check_batch(x: Any, name: str = "x") -> jax.Array:
 def check_param_tree(params: Any, name: str, reference: Any = None) -> Any:
     """``params`` as a pytree of floating arrays (matching ``reference``'s structure and
     shapes when given)."""
-    leaves, treedef = jax.tree_util.tree_flatten(params)
+    paths, treedef = jax.tree_util.tree_flatten_with_path(params)
+    leaves = [a for _, a in paths]
+    where = [jax.tree_util.keystr(p) or "(root)" for p, _ in paths]
     if not leaves:
         raise ValueError(f"{name} holds no arrays: nothing to differentiate")
     for i, a in enumerate(leaves):
         dt = getattr(a, "dtype", None)
         if dt is None or not jnp.issubdtype(dt, jnp.floating):
             got = type(a).__name__ if dt is None else str(dt)
-            raise TypeError(f"{name}: leaf {i} must be a floating array, got {got}")
+            raise TypeError(f"{name}: leaf {i} {where[i]} must be a floating array, got {got}")
     if reference is not None:
         ref_leaves, ref_def = jax.tree_util.tree_flatten(reference)
         if ref_def != treedef:
@@ -59,7 +61,8 @@ def check_param_tree(params: Any, name: str, reference: Any = None) -> Any:
         for i, (a, b) in enumerate(zip(leaves, ref_leaves, strict=True)):
             if np.shape(a) != np.shape(b):
                 raise ValueError(
-                    f"{name}: leaf {i} has shape {np.shape(a)} but params0's has {np.shape(b)}"
+                    f"{name}: leaf {i} {where[i]} has shape {np.shape(a)} but params0's has "
+                    f"{np.shape(b)}"
                 )
     return params
 

@@ -194,7 +194,7 @@ def test_control_flow_on_parameters_is_refused():
         (
             lambda: ntkfix.empirical_ntk(mlp_fn, {"w": np.arange(3)}, X),
             TypeError,
-            "leaf 0 must be a floating array",
+            r"leaf 0 \['w'\] must be a floating array",
         ),
         (
             lambda: ntkfix.empirical_ntk(mlp_fn, P0, X, X[:, :3]),
@@ -416,6 +416,10 @@ def test_relu_twin_of_a_plain_function_mlp_is_the_mlp_twin():
     rspec, rparams, ref = ntkfix.to_relu(ntkfix.FixedPattern(SPEC, P0), p, X)
     assert cert.M_max == pytest.approx(ref.M_max, rel=1e-12)
     assert_close(twin.apply(tp, X), rspec.apply(rparams, X))
+    with pytest.raises(ValueError, match=r"shape per example .* \(5,\), got \(3,\)"):
+        cert.check(X[:, :3])
+    with pytest.raises(ValueError, match="constants='unit' is for ntkfix.MLP"):
+        ntkfix.to_relu(ntkfix.FixedPattern(mlp_fn, P0), p, X, constants="unit")
     leaky = lambda w, x: jax.nn.leaky_relu(x @ w)[:, :1]
     with pytest.raises(UnsupportedOperation, match="not converted yet"):
         ntkfix.to_relu(ntkfix.FixedPattern(leaky, jnp.ones((5, 3))), jnp.ones((5, 3)), X)
