@@ -5,12 +5,15 @@ used, the check on the building data, ``check(x_new)`` for new inputs)."""
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from collections.abc import Callable
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from ntkfix._core.errors import PrecisionWarning
 
 # The relative error (to the outputs' scale) a twin may have and still count as exact.
 RTOL = {np.dtype(np.float32): 1e-3, np.dtype(np.float64): 1e-9}
@@ -140,3 +143,43 @@ class ConversionCertificate:
     def check(self, x_new: Any) -> EquivalenceCheck:
         """Which rows of ``x_new`` the twin reproduces exactly, and the error."""
         return self.checker(self.model.check_inputs(x_new, "x_new"))
+
+
+def equivalence(terms, M, f, f_twin) -> EquivalenceCheck:
+    """The ``EquivalenceCheck`` of a batch from each gate layer's (u, z) (each (n, m)), its
+    constants ``M`` ((m,) per layer), the FAP outputs ``f`` and the twin's ``f_twin``."""
+    layer_ok = jnp.stack(
+        [identity_holds(u, z, m).all(axis=1) for (u, z), m in zip(terms, M, strict=True)], 1
+    )
+    boundary = sum(int(jnp.sum((u == 0) & (z > 0))) for u, z in terms)
+    err = np.asarray(jnp.max(jnp.abs(f_twin - f), axis=1))
+    rows_ok = np.asarray(layer_ok.all(axis=1))
+    return EquivalenceCheck(
+        rows_ok=rows_ok,
+        layer_ok=np.asarray(layer_ok),
+        boundary_units=boundary,
+        max_error=float(err.max()),
+        max_error_ok=float(err[rows_ok].max()) if rows_ok.any() else 0.0,
+        output_scale=float(jnp.max(jnp.abs(f))),
+        ratio=tuple(required_ratio(u, z)[1] for u, z in terms),
+    )
+
+
+def resolve_rtol(rtol, dtype) -> float:
+    """``rtol``, or the default of ``RTOL`` for ``dtype`` (float32's for other dtypes)."""
+    from ntkfix._core.validate import check_nonneg_float
+
+    rtol = RTOL.get(np.dtype(dtype), RTOL[np.dtype(np.float32)]) if rtol is None else rtol
+    return check_nonneg_float(rtol, "rtol")
+
+
+def warn_if_imprecise(cert: ConversionCertificate, dtype, advice: str) -> None:
+    """A ``PrecisionWarning`` when the identity holds but the rounding error exceeds rtol."""
+    if cert.identity_holds and not cert.exact:
+        warnings.warn(
+            f"the ReLU twin's rounding error is {cert.relative_error:.3g} of the outputs' "
+            f"scale (rtol {cert.rtol:g}, {np.dtype(dtype)} params, M_max "
+            f"{max(cert.M_max):.3g}): the cancellation p - M g costs these digits; {advice}",
+            PrecisionWarning,
+            stacklevel=3,
+        )

@@ -18,7 +18,6 @@ rewrite into a stax model with doubled channels (``twin.stax()``) is not built y
 from __future__ import annotations
 
 import functools
-import warnings
 from typing import Any
 
 import jax
@@ -26,14 +25,13 @@ import jax.numpy as jnp
 import numpy as np
 
 from ntkfix._conversion.certificate import (
-    RTOL,
     ConversionCertificate,
     EquivalenceCheck,
-    identity_holds,
+    equivalence,
     required_ratio,
+    resolve_rtol,
+    warn_if_imprecise,
 )
-from ntkfix._core.errors import PrecisionWarning
-from ntkfix._core.validate import check_nonneg_float
 from ntkfix._models.function import Function, GraphFixedPattern
 from ntkfix._models.graph import GraphProgram
 
@@ -62,26 +60,8 @@ def _check(
             f"{tuple(shape)}, got {tuple(x.shape[1:])}"
         )
     terms = [(_flat(u), _flat(z)) for u, z in model.program(x).terms(model.params0, params, x)]
-    layer_ok = jnp.stack(
-        [
-            identity_holds(u, z, np.full(u.shape[1], m)).all(axis=1)
-            for (u, z), m in zip(terms, M, strict=True)
-        ],
-        1,
-    )
-    boundary = sum(int(jnp.sum((u == 0) & (z > 0))) for u, z in terms)
-    f = model.forward(params, x)
-    err = np.asarray(jnp.max(jnp.abs(twin.forward(tp, x) - f), axis=1))
-    rows_ok = np.asarray(layer_ok.all(axis=1))
-    return EquivalenceCheck(
-        rows_ok=rows_ok,
-        layer_ok=np.asarray(layer_ok),
-        boundary_units=boundary,
-        max_error=float(err.max()),
-        max_error_ok=float(err[rows_ok].max()) if rows_ok.any() else 0.0,
-        output_scale=float(jnp.max(jnp.abs(f))),
-        ratio=tuple(required_ratio(u, z)[1] for u, z in terms),
-    )
+    M_units = [np.full(u.shape[1], m) for (u, _), m in zip(terms, M, strict=True)]
+    return equivalence(terms, M_units, model.forward(params, x), twin.forward(tp, x))
 
 
 def graph_to_relu(
@@ -98,8 +78,7 @@ def graph_to_relu(
     need = [float(n.max()) for n, _ in stats]
     M = tuple(max(floor, (1.0 + margin) * n) for n in need)
     dtype = np.dtype(jnp.result_type(*jax.tree_util.tree_leaves(params)))
-    rtol = RTOL.get(dtype, RTOL[np.dtype(np.float32)]) if rtol is None else rtol
-    rtol = check_nonneg_float(rtol, "rtol")
+    rtol = resolve_rtol(rtol, dtype)
     twin = twin_function(model)
     tp = {"params0": model.params0, "params": params, "M": jnp.asarray(M, dtype)}
     cert = ConversionCertificate(
@@ -114,12 +93,5 @@ def graph_to_relu(
         checker=functools.partial(_check, model, params, twin, tp, M, shape=x.shape[1:]),
         rtol=rtol,
     )
-    if cert.identity_holds and not cert.exact:
-        warnings.warn(
-            f"the ReLU twin's rounding error is {cert.relative_error:.3g} of the outputs' "
-            f"scale (rtol {rtol:g}, {dtype} params, M_max {max(M):.3g}): use float64 params "
-            "or a smaller margin",
-            PrecisionWarning,
-            stacklevel=3,
-        )
+    warn_if_imprecise(cert, dtype, "use float64 params or a smaller margin")
     return twin, tp, cert

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import warnings
 from typing import Any
 
 import jax
@@ -42,14 +41,14 @@ import jax.numpy as jnp
 import numpy as np
 
 from ntkfix._conversion.certificate import (
-    RTOL,
     ConversionCertificate,
     EquivalenceCheck,
-    identity_holds,
+    equivalence,
     required_ratio,
+    resolve_rtol,
+    warn_if_imprecise,
 )
 from ntkfix._conversion.graph import graph_to_relu
-from ntkfix._core.errors import PrecisionWarning
 from ntkfix._core.validate import check_choice, check_inputs, check_nonneg_float
 from ntkfix._models.fixed import FixedPattern, gated_forward
 from ntkfix._models.function import GraphFixedPattern
@@ -99,24 +98,8 @@ def twin_spec(spec: MLP) -> MLP:
 
 
 def _check(model, params, relu_spec, relu_params, M, x) -> EquivalenceCheck:
-    terms = layer_terms(model, params, x)
-    layer_ok = jnp.stack(
-        [identity_holds(u, z, m).all(axis=1) for (u, z), m in zip(terms, M, strict=True)], 1
-    )
-    boundary = sum(int(jnp.sum((u == 0) & (z > 0))) for u, z in terms)
-    f = model.apply(params, x)
-    err = jnp.max(jnp.abs(relu_spec.apply(relu_params, x) - f), axis=1)
-    rows_ok = np.asarray(layer_ok.all(axis=1))
-    err_np = np.asarray(err)
-    return EquivalenceCheck(
-        rows_ok=rows_ok,
-        layer_ok=np.asarray(layer_ok),
-        boundary_units=boundary,
-        max_error=float(err_np.max()),
-        max_error_ok=float(err_np[rows_ok].max()) if rows_ok.any() else 0.0,
-        output_scale=float(jnp.max(jnp.abs(f))),
-        ratio=tuple(required_ratio(u, z)[1] for u, z in terms),
-    )
+    f_twin = relu_spec.apply(relu_params, x)
+    return equivalence(layer_terms(model, params, x), M, model.apply(params, x), f_twin)
 
 
 CONSTANTS = ("layer", "unit")
@@ -197,8 +180,7 @@ def to_relu(
         raise ValueError("floor must be > 0")
     check_choice(constants, "constants", CONSTANTS)
     dtype = np.dtype(jnp.result_type(*jax.tree_util.tree_leaves(params)))
-    rtol = RTOL.get(dtype, RTOL[np.dtype(np.float32)]) if rtol is None else rtol
-    rtol = check_nonneg_float(rtol, "rtol")
+    rtol = resolve_rtol(rtol, dtype)
     stats = [required_ratio(u, z) for u, z in layer_terms(model, params, x)]
     need = [n if constants == "unit" else np.full_like(n, n.max()) for n, _ in stats]
     M = tuple(np.maximum(floor, (1.0 + margin) * n) for n in need)
@@ -216,13 +198,5 @@ def to_relu(
         checker=functools.partial(_check, model, params, rspec, rparams, M),
         rtol=rtol,
     )
-    if cert.identity_holds and not cert.exact:
-        warnings.warn(
-            f"the ReLU twin's rounding error is {cert.relative_error:.3g} of the outputs' "
-            f"scale (rtol {rtol:g}, {dtype} params, M_max {max(cert.M_max):.3g}): the "
-            "cancellation p - M g costs these digits; use float64 params, constants='unit' "
-            "or a smaller margin",
-            PrecisionWarning,
-            stacklevel=2,
-        )
+    warn_if_imprecise(cert, dtype, "use float64 params, constants='unit' or a smaller margin")
     return rspec, rparams, cert
