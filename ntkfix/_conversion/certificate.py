@@ -173,7 +173,7 @@ def resolve_rtol(rtol, dtype) -> float:
     return check_nonneg_float(rtol, "rtol")
 
 
-def warn_if_imprecise(cert: ConversionCertificate, dtype, advice: str) -> None:
+def warn_if_imprecise(cert: ConversionCertificate, dtype, advice: str, stacklevel: int = 3) -> None:
     """A ``PrecisionWarning`` when the identity holds but the rounding error exceeds rtol."""
     if cert.identity_holds and not cert.exact:
         warnings.warn(
@@ -181,5 +181,5 @@ def warn_if_imprecise(cert: ConversionCertificate, dtype, advice: str) -> None:
             f"scale (rtol {cert.rtol:g}, {np.dtype(dtype)} params, M_max "
             f"{max(cert.M_max):.3g}): the cancellation p - M g costs these digits; {advice}",
             PrecisionWarning,
-            stacklevel=3,
+            stacklevel=stacklevel,
         )

@@ -93,5 +93,5 @@ def graph_to_relu(
         checker=functools.partial(_check, model, params, twin, tp, M, shape=x.shape[1:]),
         rtol=rtol,
     )
-    warn_if_imprecise(cert, dtype, "use float64 params or a smaller margin")
+    warn_if_imprecise(cert, dtype, "use float64 params or a smaller margin", stacklevel=4)
     return twin, tp, cert
