@@ -248,9 +248,10 @@ def test_stax_models_against_all_three_neural_tangents_implementations(nt, resid
     triple = stax.serial(*layers)
     _, p0 = triple[0](jax.random.PRNGKey(4), (-1, 8, 8, 1))
     K = ntkfix.empirical_ntk(triple, p0, XI, block_size=4)
+    K_nvp = ntkfix.empirical_ntk(triple, p0, XI, block_size=4, implementation="ntk_vector")
     for impl in (1, 2, 3):
         ref = nt.empirical_ntk_fn(triple[1], trace_axes=(-1,), implementation=impl)(XI, None, p0)
-        assert rel_err(K, ref) < 1e-10, impl
+        assert rel_err(K, ref) < 1e-10 and rel_err(K_nvp, ref) < 1e-10, impl
     fap = ntkfix.FixedPattern(triple, p0)
     assert_close(fap.apply(p0, XI), triple[1](p0, XI))
     assert_close(ntkfix.empirical_ntk(fap, p0, XI), K)
