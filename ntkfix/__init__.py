@@ -15,7 +15,7 @@ Public API (everything else lives in private modules):
 - rates: ``convergence_rates``, ``fit_geometric_rate``, ``predicted_loss_rate``, ``Rates``,
   ``GeometricFit``
 - conversion: ``to_relu``, ``ConversionCertificate``, ``EquivalenceCheck``
-- data: the submodule ``ntkfix.data``
+- data: the submodule ``ntkfix.data``, ``DataQualityWarning``
 - environment: ``neural_tangents_available``, ``NeuralTangentsUnavailable``
 """
 
@@ -25,6 +25,7 @@ from ntkfix import data as data
 from ntkfix._conversion.certificate import ConversionCertificate as ConversionCertificate
 from ntkfix._conversion.certificate import EquivalenceCheck as EquivalenceCheck
 from ntkfix._conversion.mlp import to_relu as to_relu
+from ntkfix._core.errors import DataQualityWarning as DataQualityWarning
 from ntkfix._core.errors import IllConditionedKernel as IllConditionedKernel
 from ntkfix._core.errors import KernelTooLarge as KernelTooLarge
 from ntkfix._core.errors import NeuralTangentsUnavailable as NeuralTangentsUnavailable
@@ -81,6 +82,7 @@ __all__ = [
     "FixedPattern",
     "NeuralTangentsUnavailable",
     "PrecisionWarning",
+    "DataQualityWarning",
     "Spectrum",
     "empirical_ntk",
     "empirical_ntk_autodiff",

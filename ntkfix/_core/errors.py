@@ -59,6 +59,11 @@ class PrecisionWarning(UserWarning):
     """A result holds, but with less precision than its certificate or tolerance asks."""
 
 
+class DataQualityWarning(UserWarning):
+    """Data that loads but is likely to give meaningless kernels or optimistic test errors
+    (features on very different scales, test rows repeated in the training set)."""
+
+
 class NeuralTangentsUnavailable(ImportError):
     """neural-tangents cannot be imported here (not installed, or an incompatible jax)."""
 

@@ -80,11 +80,39 @@ def _try_cholesky(A: np.ndarray) -> tuple[np.ndarray | None, float]:
     return L, 1.0 / float(rcond)
 
 
-def _hint(name: str, regularize_arg: str, allow_auto: bool) -> str:
+# A kernel whose normalized entries K_ij / sqrt(K_ii K_jj) exceed PARALLEL_COSINE for
+# more than PARALLEL_SHARE of the pairs i != j comes from many nearly parallel inputs.
+PARALLEL_COSINE, PARALLEL_SHARE = 0.99, 0.05
+
+
+def parallel_share(A: np.ndarray) -> float:
+    """Share of pairs i != j with A_ij / sqrt(A_ii A_jj) > PARALLEL_COSINE (0.0 for n < 2
+    or a non-positive diagonal). Duplicated rows alone give about 2 (duplicates) / n^2;
+    features on very different scales, centered and projected to the sphere, give a
+    large share (two tight antipodal clusters)."""
+    d = np.diag(A)
+    n = A.shape[0]
+    if n < 2 or not np.all(d > 0):
+        return 0.0
+    C = A / np.sqrt(np.outer(d, d))
+    return float(((C > PARALLEL_COSINE).sum() - np.sum(np.diag(C) > PARALLEL_COSINE)) / (n * n - n))
+
+
+def _hint(A: np.ndarray, name: str, regularize_arg: str, allow_auto: bool) -> str:
     how = f"{regularize_arg}=<float > 0>" + (f" or {regularize_arg}='auto'" if allow_auto else "")
+    share = parallel_share(A)
+    scales = (
+        f" {share:.0%} of its pairs of rows are nearly parallel (K_ij / sqrt(K_ii K_jj) > "
+        f"{PARALLEL_COSINE}): the likely cause is features on very different scales, which "
+        "centering and projection to the sphere leave dominated by the largest; standardize "
+        "the features (standardize=True in the ntkfix.data loaders)."
+        if share > PARALLEL_SHARE
+        else ""
+    )
     return (
         f"Duplicate or nearly parallel inputs make a kernel Gram matrix singular: remove "
         f"duplicates, or pass {how} to add a (reported) multiple of the identity to {name}."
+        + scales
     )
 
 
@@ -153,7 +181,7 @@ def factorize(
     added = f" after adding {reg:.3g} * I" if reg else ""
     raise IllConditionedKernel(
         f"{name} ({A.shape[0]} x {A.shape[0]}) {what}{added}. "
-        + _hint(name, regularize_arg, allow_auto),
+        + _hint(A, name, regularize_arg, allow_auto),
         condition_number=cond,
         max_condition=limit,
         regularization=float(reg),

@@ -14,6 +14,11 @@ unit-norm inputs. ``prepare`` runs the pipeline every loader uses, in this order
    chosen by the key, are changed: binary labels flipped (y -> -y), multi-class labels
    replaced by a different class drawn uniformly from the other k - 1.
 
+Data quality (``ntkfix.data._quality``), checked on the raw features after the split: a
+``DataQualityWarning`` when feature scales differ by more than 100x and standardize is
+off (``meta["scale_spread"]``), and when test rows equal a training row exactly
+(``meta["duplicates"]``; ``drop_duplicates=True`` removes them from the test set).
+
 Targets: binary tasks give y in {-1, +1} of shape (n, 1); multi-class tasks give
 one-hot rows of shape (n, k) with entries 0/1 (``targets="onehot"``, default) or
 centered, 1 - 1/k and -1/k (``targets="centered"``, rows summing to 0); regression
@@ -31,6 +36,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ntkfix._core.validate import check_choice, check_fraction, check_key
+from ntkfix.data import _quality
 
 TASK_KINDS = ("binary", "multiclass", "regression")
 TARGETS = ("onehot", "centered")
@@ -51,7 +57,10 @@ class Dataset:
         "labels_train"/"labels_test" (class indices after/without corruption, or None),
         "corrupted" (sorted indices into the training set whose label was changed),
         "p" (corruption fraction), "train_index"/"test_index" (rows of the source data),
-        "mean"/"scale" (the centering/standardizing statistics used, or None), and
+        "mean"/"scale" (the centering/standardizing statistics used, or None),
+        "scale_spread" (largest over median feature std of the raw training features),
+        "duplicates" (rows of the source data in the test split that equal a training
+        row exactly; removed from the test set when "duplicates_dropped"), and
         loader-specific entries.
     """
 
@@ -224,6 +233,7 @@ def prepare(
     p: float = 0.0,
     targets: str = "onehot",
     dtype: Any = None,
+    drop_duplicates: bool = False,
     extra_meta: dict | None = None,
 ) -> Dataset:
     """Split, preprocess, corrupt and encode (module docstring); returns a ``Dataset``.
@@ -243,6 +253,7 @@ def prepare(
       p: label-corruption fraction in [0, 1] (classification only).
       targets: "onehot" (0/1) or "centered" multi-class encoding.
       dtype: floating dtype of the arrays (default: jax's default float).
+      drop_duplicates: remove from the test set the rows equal to a training row.
       extra_meta: entries added to ``Dataset.meta``.
     """
     key = check_key(key)
@@ -255,6 +266,17 @@ def prepare(
     k_split, k_corrupt = jax.random.split(key)
     train_idx, test_idx = split_indices(k_split, x.shape[0], nt)
     train_idx = train_idx[:ntr]
+    if not isinstance(drop_duplicates, bool):
+        raise TypeError(f"drop_duplicates must be True or False, got {drop_duplicates!r}")
+    spread = _quality.scale_spread(x[train_idx])
+    if not standardize and spread > _quality.SCALE_SPREAD_LIMIT:
+        _quality.warn_scales(spread, name)
+    dup = _quality.duplicate_rows(x[train_idx], x[test_idx])
+    duplicates = test_idx[dup]
+    if dup.size:
+        _quality.warn_duplicates(dup.size, test_idx.size, name, drop_duplicates)
+        if drop_duplicates:
+            test_idx = np.delete(test_idx, dup)
     xtr, xte = x[train_idx], x[test_idx]
     mean = scale = None
     if center:
@@ -264,7 +286,8 @@ def prepare(
     if sphere:
         xtr, xte = project_to_sphere(xtr, "x_train"), project_to_sphere(xte, "x_test")
     meta: dict[str, Any] = dict(
-        kind=kind, p=p, train_index=train_idx, test_index=test_idx, mean=mean, scale=scale
+        kind=kind, p=p, train_index=train_idx, test_index=test_idx, mean=mean, scale=scale,
+        scale_spread=spread, duplicates=duplicates, duplicates_dropped=bool(drop_duplicates),
     )
     if kind == "regression":
         ytr, yte = y[train_idx], y[test_idx]
