@@ -286,8 +286,15 @@ def prepare(
     if sphere:
         xtr, xte = project_to_sphere(xtr, "x_train"), project_to_sphere(xte, "x_test")
     meta: dict[str, Any] = dict(
-        kind=kind, p=p, train_index=train_idx, test_index=test_idx, mean=mean, scale=scale,
-        scale_spread=spread, duplicates=duplicates, duplicates_dropped=bool(drop_duplicates),
+        kind=kind,
+        p=p,
+        train_index=train_idx,
+        test_index=test_idx,
+        mean=mean,
+        scale=scale,
+        scale_spread=spread,
+        duplicates=duplicates,
+        duplicates_dropped=bool(drop_duplicates),
     )
     if kind == "regression":
         ytr, yte = y[train_idx], y[test_idx]
