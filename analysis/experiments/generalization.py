@@ -2,9 +2,10 @@
 
 Shared measurement of the experiments ``generalization_noise`` (sweep over the label
 corruption p) and ``generalization_size`` (sweep over n_train): one cell = one dataset
-draw (``dataset``, ``n_train``, ``n_test``, ``p``, ``seed``), measured with several
-kernels and two trained networks. The question (docs/design.md; Arora et al. 2019,
-arXiv:1901.08584): does the data-dependent complexity rise with label noise as
+draw (``dataset``, ``n_train``, ``n_test``, ``p``, ``seed``; the names and files a
+``dataset`` may be, and ``label``, ``standardize``, ``drop_duplicates``: ``_datasets``),
+measured with several kernels and two trained networks. The question (docs/design.md;
+Arora et al. 2019, arXiv:1901.08584): does the data-dependent complexity rise with label noise as
 the test error does, and is the finite-width FAP NTK's value, at widths used in
 practice, close to the infinite-width one?
 
@@ -56,11 +57,11 @@ Rows (tidy: one per predictor and width), every knob of the cell plus:
     limit_gap    RMS over test points of net - limit outputs (nets)
     diverged     True when GD diverged (the net's numbers are then NaN)
     n_corrupted, test_size, in_dim   realised number of flipped labels, test-set size, d
+    n_duplicates  test rows equal to a training row (dropped if ``drop_duplicates``)
 """
 
 from __future__ import annotations
 
-import functools
 import math
 
 import jax
@@ -70,13 +71,17 @@ import numpy as np
 import ntkfix
 from analysis.config import Knob, defaults
 from analysis.experiments import Experiment, require
+from analysis.experiments._datasets import dataset_size, load_dataset
 from analysis.experiments._precision import DTYPES
-from ntkfix.data._sklearn import digits_task
 
 TRAINABLE = ("hidden", "all")
 KNOBS = {
-    # digits_even_odd | digits_<a>v<b> | breast_cancer | teacher (checked by ``check``)
+    # digits_even_odd | digits_<a>v<b> | breast_cancer | teacher | csv:PATH | npz:PATH
+    # (``_datasets``; checked by ``check``)
     "dataset": Knob("digits_even_odd"),
+    "label": Knob("label"),  # the label column of a csv: dataset
+    "standardize": Knob(False),  # divide features by their training std (real data)
+    "drop_duplicates": Knob(False),  # drop test rows equal to a training row
     "p": Knob(0.0, low=0, high=1, note="the fraction of flipped labels"),
     "seed": Knob(0, low=0),
     "n_train": Knob(500, low=1),
@@ -94,77 +99,7 @@ KNOBS = {
 }
 SCHEMA = defaults(KNOBS)
 
-TEACHER_TEST_SIZE = 1000
 PREDICTORS = ("arora", "ntk_infinite", "fap_ntk", "fap_net", "relu_net")
-DATASETS = (
-    "'digits_even_odd', 'digits_<a>v<b>' (two different digits, e.g. 'digits_3v5'), "
-    "'breast_cancer' or 'teacher'"
-)
-
-
-# ---- datasets ---------------------------------------------------------------------------
-def _digits(name: str) -> tuple[str, tuple[int, int] | None] | None:
-    """The digits task a dataset name ``digits_<task>`` names, as the library parses it
-    (``ntkfix.data._sklearn.digits_task``: ("even_odd", None) or ("pair", (a, b))), when
-    <task> is spelled "even_odd" or "<a>v<b>" (one name per dataset); else None."""
-    task = name.removeprefix("digits_")
-    if task == name:
-        return None
-    try:
-        kind, pair = digits_task(task)
-    except ValueError:
-        return None
-    if kind == "even_odd":
-        spelled = "even_odd"
-    elif kind == "pair":
-        spelled = f"{pair[0]}v{pair[1]}"
-    else:  # multiclass: not a binary task
-        return None
-    return (kind, pair) if task == spelled else None
-
-
-def dataset_size(name: str) -> int | None:
-    """Points available for ``name`` (None: drawn on demand); ValueError for unknown names."""
-    if name == "teacher":
-        return None
-    if name == "breast_cancer":
-        return 569
-    digits = _digits(name)
-    if digits is None:
-        raise ValueError(f"unknown dataset {name!r}; expected {DATASETS}")
-    kind, pair = digits
-    return 1797 if kind == "even_odd" else _pair_size(pair)
-
-
-@functools.cache
-def _pair_size(pair: tuple[int, int]) -> int:
-    from sklearn.datasets import load_digits
-
-    return int(np.isin(load_digits().target, list(pair)).sum())
-
-
-def resolved_n_test(name: str, n_train: int, n_test: int) -> int:
-    """The test-set size a cell uses (``n_test = 0``: all the rest / TEACHER_TEST_SIZE)."""
-    size = dataset_size(name)  # validates the name
-    if n_test > 0:
-        return n_test
-    return TEACHER_TEST_SIZE if size is None else size - n_train
-
-
-def load_dataset(cell: dict, key: jax.Array) -> ntkfix.data.Dataset:
-    """The cell's ``Dataset`` (centered, unit-norm inputs, +-1 labels, p flipped)."""
-    name = cell["dataset"]
-    n_train = cell["n_train"]
-    n_test = resolved_n_test(name, n_train, cell["n_test"])
-    common = dict(p=cell["p"], dtype=jnp.dtype(cell["dtype"]))
-    if name == "teacher":
-        return ntkfix.data.synthetic(
-            key, n_train, n_test, cell["teacher_dim"], binary=True, **common
-        )
-    opts = dict(n_train=n_train, n_test=n_test, **common)
-    if name == "breast_cancer":
-        return ntkfix.data.breast_cancer(key, standardize=True, **opts)
-    return ntkfix.data.digits(key, name.removeprefix("digits_"), **opts)
 
 
 # ---- measurements -----------------------------------------------------------------------
@@ -296,7 +231,12 @@ def run_cell(cell: dict) -> list[dict]:
                 K, ds.y_train, K_test, f_train_0=fap.apply(p0, x), f_test_0=fap.apply(p0, xt)
             )
             rows += net_rows(spec, p0, ds, cell, limit)
-    extra = dict(n_corrupted=len(ds.meta["corrupted"]), test_size=ds.n_test, in_dim=d)
+    extra = dict(
+        n_corrupted=len(ds.meta["corrupted"]),
+        test_size=ds.n_test,
+        in_dim=d,
+        n_duplicates=len(ds.meta.get("duplicates", ())),
+    )
     return [{**r, "label": label(r["predictor"], r["width"]), **extra} for r in rows]
 
 
@@ -306,17 +246,18 @@ def check(cfg) -> None:
     dataset's name, float64 without 64-bit JAX, and sizes the dataset cannot hold."""
     name = cfg.experiment
     for ds in cfg.values("dataset"):
-        try:
-            dataset_size(ds)
-        except ValueError as e:
-            require(False, f"{name}: {e}")
+        for label in cfg.values("label"):
+            try:
+                dataset_size(ds, label)
+            except (ValueError, TypeError, OSError) as e:  # the loader's message
+                require(False, f"{name}: {e}")
     for dt in cfg.values("dtype"):
         require(
             dt == "float32" or jax.config.jax_enable_x64,
             f"{name}: dtype 'float64' needs 64-bit JAX (set JAX_ENABLE_X64=1)",
         )
     for cell in cfg.cells():
-        size = dataset_size(cell["dataset"])
+        size = dataset_size(cell["dataset"], cell["label"])
         n_train, n_test = cell["n_train"], cell["n_test"]
         if size is None:
             continue

@@ -99,7 +99,13 @@ def from_npz(
     ``allow_pickle=False``.
     """
     path = _check_file(path)
-    with np.load(path, allow_pickle=False) as f:
+    try:
+        f = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as e:  # not a .npz (numpy's message names no file)
+        raise ValueError(f"{path!r} is not a readable .npz file: {e}") from e
+    if not hasattr(f, "files"):  # a .npy file
+        raise ValueError(f"{path!r} holds a single array, not a .npz file of arrays x, y")
+    with f:
         for arg, k in (("x", x), ("y", y)):
             if k not in f.files:
                 raise ValueError(
