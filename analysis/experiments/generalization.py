@@ -43,7 +43,8 @@ Rows (tidy: one per predictor and width), every knob of the cell plus:
                  finite- and infinite-width NTKs share c, so their ratio is unchanged
     condition_number  1-norm condition estimate of K (kernels)
     bound, confidence  Arora et al.'s bound complexity + confidence at ``delta`` ("arora" only;
-                 ``ntkfix.generalization_bound``)
+                 ``ntkfix.generalization_bound``); bound_vacuous: bound > 1 (says nothing
+                 about a 0-1 error)
     test_error   0-1 error of sign(f) on the clean test labels (sign(0) = +1); for kernels f is
                  kernel regression f(x) = K(x, X) K^-1 y (ridge 0, f_0 = 0: GD at t = infinity
                  averaged over initializations)
@@ -139,7 +140,7 @@ def kernel_row(predictor, width, K, K_test, ds, scale, delta=None) -> dict:
     )
     if delta is not None:
         b = ntkfix.generalization_bound(K, ds.y_train, delta)
-        row.update(bound=b.total, confidence=b.confidence)
+        row.update(bound=b.total, confidence=b.confidence, bound_vacuous=b.vacuous)
     return row
 
 

@@ -62,7 +62,8 @@ class Complexity:
 
 @dataclasses.dataclass(frozen=True)
 class GeneralizationBound:
-    """Pieces of ``generalization_bound``; ``total = complexity + confidence``.
+    """Pieces of ``generalization_bound``; ``total = complexity + confidence``;
+    ``vacuous`` when total > 1 (said by ``str``).
 
     Attributes:
       complexity: sqrt(2 y^T (K + jitter I)^-1 y / n).
@@ -89,6 +90,24 @@ class GeneralizationBound:
     diag_mean: float
     setting: str
     reference: str
+
+    @property
+    def vacuous(self) -> bool:
+        """True when ``total > 1``: a 0-1 error (any loss in [0, 1]) is at most 1 anyway,
+        so the bound says nothing."""
+        return self.total > 1.0
+
+    def __str__(self) -> str:
+        verdict = (
+            "VACUOUS: above 1, it says nothing about a 0-1 error"
+            if self.vacuous
+            else "non-vacuous (below 1)"
+        )
+        return (
+            f"generalization bound {self.total:.4g} = complexity {self.complexity:.4g} + "
+            f"confidence {self.confidence:.4g} (n={self.n}, delta={self.delta:g}, "
+            f"{self.setting}): {verdict}"
+        )
 
 
 def _complexity(K, y, jitter, max_condition):

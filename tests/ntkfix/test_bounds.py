@@ -169,6 +169,25 @@ def test_generalization_bound_pieces():
     np.testing.assert_allclose(j.lambda_min, lam + 0.01, rtol=1e-9)
 
 
+def test_bound_says_when_vacuous():
+    import dataclasses
+
+    x = _x(12, 5)
+    K = _arora_numpy(x, x, same=True)
+    y = _labels(12)
+    b = ntkfix.generalization_bound(K, y, delta=0.1)
+    lam = scipy.linalg.eigh(K, eigvals_only=True)[0]
+    total = math.sqrt(2 * y @ np.linalg.solve(K, y) / 12) + 3 * math.sqrt(
+        math.log(2 * 12 / (lam * 0.1)) / 24
+    )
+    assert total > 1 and b.vacuous  # 12 random labels: no information
+    assert str(b).startswith(f"generalization bound {total:.4g} = complexity")
+    assert "VACUOUS" in str(b)
+    tight = dataclasses.replace(b, total=0.4)
+    assert not tight.vacuous and "non-vacuous (below 1)" in str(tight)
+    assert dataclasses.replace(b, total=1.0).vacuous is False  # exactly 1: not above
+
+
 @pytest.mark.parametrize(
     "kwargs, exc, msg",
     [
