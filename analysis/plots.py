@@ -214,7 +214,12 @@ def _mean_curve(texts, key: str) -> tuple[np.ndarray, np.ndarray]:
 def loss_curves(df: pd.DataFrame, path=None, title=None):
     """Training loss vs step (log y), one panel per depth; color = width, line = model
     (solid FAP, dashed ReLU); each line the geometric mean over seeds of the ``curves``
-    column's ``train_loss``."""
+    column's ``train_loss``. A single run (``TrainResult``, ``History``, its ``to_frame()``
+    or a dict of runs) goes to ``analysis.run_plots.training_run``."""
+    from analysis import run_plots
+
+    if run_plots.is_run(df):
+        return run_plots.training_run(df, path=path, title=title)
     depths = sorted(df["depth"].unique())
     widths = sorted(df["width"].unique())
     with plt.rc_context(STYLE):
