@@ -21,9 +21,12 @@ EXAMPLES = {
     "run": "examples:\n  ntkfix run analysis/configs/kernel_distance_quick.toml --out results\n"
     "  ntkfix run kernel_distance --out results       (a shipped config by name)",
     "plot": "examples:\n  ntkfix plot results",
-    "kernel": "examples:\n"
+    "kernel": "Rows are kept in the file's order (x, y and the kernels' rows and columns).\n"
+    "With labels: the complexity of each kernel, and for two classes Arora et al.'s bound.\n"
+    "examples:\n"
     "  ntkfix kernel --data points.npz --width 1024 --depth 3 --out kernels.npz\n"
-    "  ntkfix kernel --data table.csv --label y --width 512",
+    "  ntkfix kernel --data table.csv --label y --width 512 --standardize\n"
+    "  ntkfix kernel --data digits.npz --model net.py:cnn --input-shape 8,8,1",
 }
 
 
@@ -126,17 +129,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.set_defaults(fn=_cmd_plot)
 
     r = command("kernel", "empirical/infinite NTK of user data, saved as .npz")
-    r.add_argument("--data", required=True, help=".npz with array x (and optionally y), or .csv")
-    r.add_argument(
-        "--label", default=None, help="label column of a .csv (excluded from the features)"
-    )
-    r.add_argument("--width", type=int, default=1024)
-    r.add_argument("--depth", type=int, default=2)
-    r.add_argument("--seed", type=int, default=0)
-    r.add_argument(
-        "--no-normalize", action="store_true", help="skip centering and projection to the sphere"
-    )
-    r.add_argument("--out", default="kernels.npz")
+    from analysis.kernel_cmd import add_arguments
+
+    add_arguments(r)
     r.set_defaults(fn=_cmd_kernel)
     return p
 
