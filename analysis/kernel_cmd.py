@@ -84,9 +84,9 @@ OPTIONS = (  # (flags, argparse keywords); every help ends with its default
         ("--out",),
         dict(
             default="kernels.npz",
-            help="output .npz: x, y (with labels), index (file rows, "
-            "in the file's order), empirical_ntk, infinite_ntk (stax/MLP), dist_*, "
-            "complexity_* (default: kernels.npz)",
+            help="output .npz: x, y (with labels: the targets used, +-1 for two classes, "
+            "one-hot for more), index (file rows, in the file's order), empirical_ntk, "
+            "infinite_ntk (stax/MLP), dist_*, complexity_*, bound (default: kernels.npz)",
         ),
     ),
 )
@@ -103,6 +103,22 @@ def _npz_has_y(path: str) -> bool:
             return "y" in getattr(f, "files", ())
     except BAD_FILE:
         return True  # let the loader say what is wrong
+
+
+def _labelled(suffix: str, path: str, label: str | None, key, opts: dict):
+    """The loader's task="auto" (two classes: +-1; more: one-hot; real values: as they
+    are); labels of a single value are kept as values (task="regression")."""
+    load = (
+        (lambda **o: ntkfix.data.from_npz(path, key, **o))
+        if suffix == ".npz"
+        else (lambda **o: ntkfix.data.from_csv(path, label, key, **o))
+    )
+    try:
+        return load(**opts)
+    except ValueError as e:
+        if "fewer than 2 classes" not in str(e):
+            raise
+        return load(task="regression", **opts)
 
 
 def load_user_data(
@@ -130,10 +146,8 @@ def load_user_data(
                 raise ValueError(f"{path!r} has no array 'x'")
             ds = ntkfix.data.from_arrays(x, np.zeros(len(x)), key, task="regression", **opts)
             labelled = False
-        elif suffix == ".npz":
-            ds, labelled = ntkfix.data.from_npz(path, key, **opts), True
         else:
-            ds, labelled = ntkfix.data.from_csv(path, label, key, **opts), True
+            ds, labelled = _labelled(suffix, path, label, key, opts), True
     except BAD_FILE as e:
         raise UsageError(f"cannot use --data {path}: {e}") from e
     return ds, labelled
@@ -172,7 +186,9 @@ def _network(args, x):
         return spec, spec.init(key), spec
     net = load_model(args.model)
     _, params = net[0](key, (-1, *x.shape[1:]))
-    return net, params, (net if len(net) == 3 else None)
+    if len(net) == 2:  # (init_fn, apply_fn): the function apply_fn(params, x)
+        return net[1], params, None
+    return net, params, net
 
 
 def _input_shape(arg: str | None, x):
