@@ -45,6 +45,7 @@ class Experiment:
 
 _MODULES = {
     "kernel_distance": "analysis.experiments.kernel_distance",
+    "kernel_distance_cnn": "analysis.experiments.kernel_distance:CNN_EXPERIMENT",
     "dynamics": "analysis.experiments.dynamics",
     "width_threshold": "analysis.experiments.threshold",
     "conversion": "analysis.experiments.conversion",
@@ -60,7 +61,8 @@ def names() -> list[str]:
 def get_experiment(name: str) -> Experiment:
     if name not in _MODULES:
         raise ConfigError(f"unknown experiment '{name}'; known: {', '.join(_MODULES)}")
-    return import_module(_MODULES[name]).EXPERIMENT
+    module, _, attr = _MODULES[name].partition(":")
+    return getattr(import_module(module), attr or "EXPERIMENT")
 
 
 def config_from_text(text: str, source: str = "<config>", variant: str = "custom") -> Config:

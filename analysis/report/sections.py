@@ -5,6 +5,7 @@ The order is the report's (``analysis.report.suite.SUITE``).
 
 from __future__ import annotations
 
+from analysis.report.cnn import kernel_distance_cnn_section
 from analysis.report.generalization import (
     generalization_noise_section,
     generalization_size_section,
@@ -15,6 +16,7 @@ from analysis.report.training import conversion_section, dynamics_section, width
 
 SECTIONS: dict[str, SectionFn] = {
     "kernel_distance": kernel_distance_section,
+    "kernel_distance_cnn": kernel_distance_cnn_section,
     "dynamics": dynamics_section,
     "width_threshold": width_threshold_section,
     "conversion": conversion_section,

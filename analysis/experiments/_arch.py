@@ -1,0 +1,65 @@
+"""The ``arch`` knob: the MLP of the sphere experiments, or a CNN on digits images.
+
+arch = "cnn" (neural-tangents stax, its default NTK parameterization):
+
+    stax.serial([Conv(C, (k, k), padding="SAME", W_std), Relu()] x depth,
+                GlobalAvgPool() | Flatten(), Dense(1, W_std))
+
+with C = ``width`` (the channels of every conv layer), k = ``kernel_size``, ``depth``
+conv layers and ``pooling`` ("global_avg" or "flatten"); no biases for ``b_std = 0``.
+Its finite-width NTK comes from the triple's ``init_fn`` (``ntkfix.empirical_ntk``; at
+theta_0 the FAP-CNN, ``ntkfix.FixedPattern(triple, theta_0)``, has the same kernel) and
+its infinite-width CNTK from the triple's ``kernel_fn`` (``ntkfix.infinite_ntk``): the
+same parameterization on both sides (stax's default W_std is 1.0; the knob's is kept).
+
+The inputs: ``n`` of scikit-learn's digits (even/odd task, drawn with ``data_seed``),
+centered and projected to the unit sphere as 64-vectors, as (n, 8, 8, 1) images.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+
+import ntkfix
+from analysis.config import Knob
+from ntkfix._core import nt as _nt
+
+ARCHS = ("mlp", "cnn")
+POOLING = ("global_avg", "flatten")
+DIGITS_SHAPE = (8, 8, 1)
+
+# the CNN's knobs (``arch`` chooses; ``width``/``depth`` are the channels / conv layers)
+KNOBS = {
+    "arch": Knob("mlp", choices=ARCHS),
+    "kernel_size": Knob(3, low=1),
+    "pooling": Knob("global_avg", choices=POOLING),
+}
+
+
+def cnn(cell: dict[str, Any]):
+    """The stax triple (init_fn, apply_fn, kernel_fn) of a cell (module docstring)."""
+    stax = _nt.import_stax("arch='cnn'")
+    k, W_std = cell["kernel_size"], cell["W_std"]
+    b_std = cell["b_std"] if cell["b_std"] > 0 else None
+    layers = []
+    for _ in range(cell["depth"]):
+        layers += [
+            stax.Conv(cell["width"], (k, k), padding="SAME", W_std=W_std, b_std=b_std),
+            stax.Relu(),
+        ]
+    pool = stax.GlobalAvgPool() if cell["pooling"] == "global_avg" else stax.Flatten()
+    return stax.serial(*layers, pool, stax.Dense(1, W_std=W_std, b_std=b_std))
+
+
+def cnn_params(triple, seed: int, x: jax.Array):
+    """theta_0 of ``seed``: ``init_fn(PRNGKey(seed), (-1, *x.shape[1:]))``."""
+    _, params = triple[0](jax.random.PRNGKey(int(seed)), (-1, *x.shape[1:]))
+    return params
+
+
+def digits_images(data_seed: int, n: int) -> jax.Array:
+    """n digits (even/odd task, centered, unit norm) as (n, 8, 8, 1) images."""
+    ds = ntkfix.data.digits(jax.random.PRNGKey(data_seed), "even_odd", n_train=n, n_test=0)
+    return ds.x_train.reshape((n, *DIGITS_SHAPE))
