@@ -6,8 +6,6 @@ Figure; given ``path`` (without suffix) it also saves ``path``.png and ``path``.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import matplotlib
 import matplotlib.ticker
 
@@ -18,28 +16,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from analysis.fits import loglog_fit  # noqa: E402
-
-STYLE = {
-    "figure.figsize": (5.2, 3.6),
-    "figure.dpi": 110,
-    "axes.grid": True,
-    "grid.alpha": 0.3,
-    "axes.spines.top": False,
-    "axes.spines.right": False,
-    "legend.frameon": False,
-    "font.size": 9,
-}
-COLORS = plt.get_cmap("tab10").colors
-
-
-def save(fig, path: str | Path | None) -> None:
-    """Save ``fig`` as ``path``.png and ``path``.pdf (no-op for None)."""
-    if path is None:
-        return
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    for suffix in (".png", ".pdf"):
-        fig.savefig(path.with_suffix(suffix), bbox_inches="tight")
+from analysis.plot_style import COLORS, STYLE, save  # noqa: E402, F401 (save: public here)
 
 
 def width_axis(ax, widths, label: str = "width m") -> None:

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 import ntkfix
-from analysis import plots
+from analysis.plot_style import COLORS, STYLE, save
 
 PANELS = {  # panel -> (columns drawn, solid first; y-axis label)
     "loss": (("train_loss", "test_loss"), "loss  ||f - y||² / 2n"),
@@ -62,12 +62,12 @@ def training_run(run: Any, path=None, title=None):
     ]
     import matplotlib.pyplot as plt  # here, not at import (the backend is the caller's)
 
-    with plt.rc_context(plots.STYLE):
+    with plt.rc_context(STYLE):
         fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4), squeeze=False)
         for ax, panel in zip(axes[0], panels, strict=True):
             cols, ylabel = PANELS[panel]
             for i, (name, frame) in enumerate(runs.items()):
-                color = plots.COLORS[i % 10]
+                color = COLORS[i % 10]
                 for col, ls in zip(cols, ("-", "--"), strict=False):
                     if col not in frame:
                         continue
@@ -86,5 +86,5 @@ def training_run(run: Any, path=None, title=None):
             ax.legend(fontsize=6.5)
         fig.suptitle(title or "Training run")
         fig.tight_layout()
-        plots.save(fig, path)
+        save(fig, path)
     return fig
