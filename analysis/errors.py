@@ -22,4 +22,3 @@ class UsageError(AnalysisError):
 
 class ExecutorError(AnalysisError, ValueError):
     """The executor cannot be created (bad address, missing package, unreachable scheduler)."""
-

@@ -48,8 +48,7 @@ def pm_table(summary: pd.DataFrame, by: list[str], values: list[str]) -> pd.Data
     for v in values:
         m, s = summary[f"{v}_mean"], summary[f"{v}_std"]
         out[v] = [
-            f"{_fmt(a)} ± {_fmt(b)}" if pd.notna(b) else _fmt(a)
-            for a, b in zip(m, s, strict=True)
+            f"{_fmt(a)} ± {_fmt(b)}" if pd.notna(b) else _fmt(a) for a, b in zip(m, s, strict=True)
         ]
     if "n_seeds" in summary:
         out["seeds"] = summary["n_seeds"]

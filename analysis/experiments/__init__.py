@@ -47,6 +47,7 @@ _MODULES = {
     "kernel_distance": "analysis.experiments.kernel_distance",
     "kernel_distance_cnn": "analysis.experiments.kernel_distance:CNN_EXPERIMENT",
     "dynamics": "analysis.experiments.dynamics",
+    "dynamics_cnn": "analysis.experiments.dynamics:CNN_EXPERIMENT",
     "width_threshold": "analysis.experiments.threshold",
     "conversion": "analysis.experiments.conversion",
     "generalization_noise": "analysis.experiments.generalization_noise",

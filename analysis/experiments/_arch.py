@@ -12,6 +12,9 @@ theta_0 the FAP-CNN, ``ntkfix.FixedPattern(triple, theta_0)``, has the same kern
 its infinite-width CNTK from the triple's ``kernel_fn`` (``ntkfix.infinite_ntk``): the
 same parameterization on both sides (stax's default W_std is 1.0; the knob's is kept).
 
+The training experiments (``dynamics``) use it through ``CNN`` (a function with
+``init``) on ``digits_task``, all parameters trained (``trainable = "all"``).
+
 The inputs: ``n`` of scikit-learn's digits (even/odd task, drawn with ``data_seed``),
 centered and projected to the unit sphere as 64-vectors, as (n, 8, 8, 1) images.
 """
@@ -21,9 +24,11 @@ from __future__ import annotations
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 
 import ntkfix
 from analysis.config import Knob
+from analysis.experiments._task import Task, spec_for, sphere_task
 from ntkfix._core import nt as _nt
 
 ARCHS = ("mlp", "cnn")
@@ -63,3 +68,37 @@ def digits_images(data_seed: int, n: int) -> jax.Array:
     """n digits (even/odd task, centered, unit norm) as (n, 8, 8, 1) images."""
     ds = ntkfix.data.digits(jax.random.PRNGKey(data_seed), "even_odd", n_train=n, n_test=0)
     return ds.x_train.reshape((n, *DIGITS_SHAPE))
+
+
+class CNN:
+    """The cell's stax CNN as a network function ``f(params, x)`` with ``init(key, dtype)``
+    (what the training experiments need of a spec: ``apply``, ``init``)."""
+
+    def __init__(self, cell: dict[str, Any]):
+        self.triple = cnn(cell)
+
+    def __call__(self, params, x):
+        return self.triple[1](params, x)
+
+    apply = __call__
+
+    def init(self, key: jax.Array, dtype: Any = None):
+        _, params = self.triple[0](key, (-1, *DIGITS_SHAPE))
+        dtype = jnp.result_type(float) if dtype is None else dtype
+        return jax.tree_util.tree_map(lambda a: jnp.asarray(a, dtype), params)
+
+
+def digits_task(data_seed: int, n: int, n_test: int) -> Task:
+    """n training and n_test held-out digits (even/odd: +-1), centered, unit norm, as
+    (n, 8, 8, 1) images; the split drawn from PRNGKey(data_seed)."""
+    ds = ntkfix.data.digits(jax.random.PRNGKey(data_seed), "even_odd", n_train=n, n_test=n_test)
+    img = lambda a: a.reshape((a.shape[0], *DIGITS_SHAPE))
+    return Task(img(ds.x_train), ds.y_train, img(ds.x_test), ds.y_test)
+
+
+def net_and_task(cell: dict[str, Any]):
+    """(network, task) of a training cell: the MLP on the sphere task (random labels), or
+    with ``arch = "cnn"`` the CNN on digits images (even/odd labels)."""
+    if cell.get("arch", "mlp") == "cnn":
+        return CNN(cell), digits_task(cell["data_seed"], cell["n"], cell["n_test"])
+    return spec_for(cell), sphere_task(cell["data_seed"], cell["n"], cell["d"], cell["n_test"])

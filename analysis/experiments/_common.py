@@ -48,6 +48,8 @@ def train_seeds(spec: ntkfix.MLP, seeds, x, y, **kwargs) -> SeedRuns:
     remaining ones are run again (one extra run per diverged seed), so the other seeds'
     results are kept and identical to a run without the diverged one.
     """
+    if not isinstance(spec, ntkfix.MLP):  # a network function with init(key) (``_arch.CNN``)
+        kwargs = {"init_fn": spec.init, **kwargs}
     todo = [int(s) for s in seeds]
     diverged: dict[int, ntkfix.TrainingDiverged] = {}
     while todo:

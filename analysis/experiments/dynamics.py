@@ -4,7 +4,10 @@ One cell = (width, depth, model) with every seed of ``seeds`` inside (one vmappe
 ``ntkfix.train_many`` run); it yields one row per seed. ``model`` is "relu" (the
 ordinary network) or "fap" (gates frozen at the seed's own theta_0), so the two
 models of a seed start from the same theta_0 and the same NTK: rows pair up by
-(width, depth, seed). Task: ``n`` points uniform on S^{d-1} with random +-1 labels
+(width, depth, seed). ``arch = "cnn"`` (experiment ``dynamics_cnn``; ``_arch``): the stax
+CNN with ``width`` channels and ``depth`` conv layers, on ``n`` digits as 8x8x1 images with
+their even/odd labels, every parameter trained. Task (MLP): ``n`` points uniform on
+S^{d-1} with random +-1 labels
 (``data_seed``); ``n_test`` held-out points drawn the same way serve only the
 linearized gap off the training set (random labels have no test signal). Full-batch
 GD on L = 1/(2n) ||f(X) - Y||^2 for ``steps`` steps with lr = n / lambda_max(Theta_0)
@@ -37,11 +40,13 @@ Columns (besides the knobs, ``seed``, and the runner's provenance columns):
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 
 from analysis.config import defaults
-from analysis.experiments import Experiment, require
+from analysis.experiments import Experiment, _arch, require
 from analysis.experiments._common import SeedRuns, train_cell
 from analysis.experiments._kernel_gd import kernel_gd, predicted_rate, rates_or_none, window_rate
 from analysis.experiments._rows import NAN, curves_json, num, param_change
@@ -49,8 +54,6 @@ from analysis.experiments._task import (
     NET_DEFAULTS,
     init_params,
     knobs,
-    spec_for,
-    sphere_task,
     trainable_arg,
 )
 from analysis.fits import loglog_fit
@@ -69,6 +72,7 @@ KNOBS = knobs(
     eps=1e-4,
     lr=0.0,
     **NET_DEFAULTS,
+    **_arch.KNOBS,
 )
 SCHEMA = defaults(KNOBS)
 
@@ -133,8 +137,7 @@ def seed_row(cell, spec, task, runs: SeedRuns, seed: int) -> dict:
 
 
 def run_cell(cell):
-    spec = spec_for(cell)
-    task = sphere_task(cell["data_seed"], cell["n"], cell["d"], cell["n_test"])
+    spec, task = _arch.net_and_task(cell)
     runs = train_cell(
         cell,
         spec,
@@ -207,7 +210,14 @@ def fap_vs_relu(
 
 def check(cfg):
     """Across knobs: enough recorded steps for the rate fit (each knob is checked by KNOBS)."""
-    exp = "dynamics"
+    exp = cfg.experiment
+    for arch in cfg.values("arch"):
+        for trainable in cfg.values("trainable"):
+            require(
+                arch == "mlp" or trainable == "all",
+                f"{exp}: arch 'cnn' trains every parameter: trainable must be 'all', "
+                f"got {trainable!r}",
+            )
     for steps in cfg.values("steps"):
         for every in cfg.values("record_every"):
             require(
@@ -223,4 +233,11 @@ EXPERIMENT = Experiment(
     run_cell=run_cell,
     check=check,
     description="GD on random labels, ReLU vs FAP: rate vs NTK prediction, NTK drift, linear gap",
+)
+CNN_EXPERIMENT = Experiment(
+    name="dynamics_cnn",
+    knobs={**KNOBS, "arch": dataclasses.replace(KNOBS["arch"], default="cnn")},
+    run_cell=run_cell,
+    check=check,
+    description="GD of a CNN on digits, ReLU vs FAP-CNN: NTK drift, linearized gap, rates",
 )

@@ -92,9 +92,7 @@ def cell_row(cell, runs: SeedRuns) -> dict:
 def run_cell(cell):
     spec = spec_for(cell)
     task = sphere_task(cell["data_seed"], cell["n"], cell["d"])
-    runs = train_cell(
-        cell, spec, task, cell["model"], record_every=cell["record_every"], track=()
-    )
+    runs = train_cell(cell, spec, task, cell["model"], record_every=cell["record_every"], track=())
     return cell_row(cell, runs)
 
 

@@ -82,3 +82,34 @@ def test_cnn_knobs_are_checked():
         experiments.config_from_text(base + "pooling = 'max'")
     with pytest.raises(ConfigError, match="'arch' must be one of 'mlp', 'cnn'"):
         experiments.config_from_text(base + "arch = 'resnet'")
+
+
+def test_cnn_dynamics_cell_fap_vs_relu():
+    from analysis.experiments import dynamics
+
+    cell = {
+        **dynamics.CNN_EXPERIMENT.schema,
+        "width": 16,
+        "seeds": [0],
+        "n": 8,
+        "n_test": 8,
+        "steps": 8,
+        "record_every": 2,
+        "lr": 20.0,
+    }
+    rows = {m: dynamics.run_cell({**cell, "model": m})[0] for m in ("relu", "fap")}
+    # L_0 from the stax triple itself, on the cell's digits
+    from analysis.experiments import _arch
+
+    init_fn, apply_fn, _ = _arch.cnn(cell)
+    task = _arch.digits_task(0, 8, 8)
+    _, p0 = init_fn(jax.random.PRNGKey(0), (-1, 8, 8, 1))
+    l0 = 0.5 * np.mean((np.asarray(apply_fn(p0, task.x)) - np.asarray(task.y)) ** 2)
+    for m, row in rows.items():
+        assert not row["diverged"], m
+        assert row["loss_init"] == pytest.approx(l0, rel=1e-4), m
+        assert row["ntk_drift_final"] > 0 and row["lin_gap_train_final"] > 0
+    assert rows["fap"]["loss_init"] == rows["relu"]["loss_init"]  # same theta_0, same f_0
+    with pytest.raises(ConfigError, match="arch 'cnn' trains every parameter"):
+        experiments.config_from_text("experiment = 'dynamics_cnn'\n[params]\ntrainable = 'hidden'")
+    assert experiments.shipped_config("dynamics_cnn", quick=True).cells()
