@@ -81,10 +81,13 @@ def load_config(path: str | Path) -> Config:
 
 
 def shipped_config(name: str, quick: bool = False) -> Config:
-    """The default (or ``quick``) config shipped for experiment ``name``."""
-    get_experiment(name)
+    """The default (or ``quick``) config shipped as ``name``.toml (``name``_quick.toml): an
+    experiment's, or another config of one (e.g. generalization_noise_cnn)."""
     fname = f"{name}{'_quick' if quick else ''}.toml"
-    text = resources.files("analysis.configs").joinpath(fname).read_text()
+    path = resources.files("analysis.configs").joinpath(fname)
+    if name not in _MODULES and not path.is_file():  # a config of another name, or a typo
+        get_experiment(name)
+    text = path.read_text()
     return config_from_text(text, fname, "quick" if quick else "default")
 
 

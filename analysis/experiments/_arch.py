@@ -102,3 +102,27 @@ def net_and_task(cell: dict[str, Any]):
     if cell.get("arch", "mlp") == "cnn":
         return CNN(cell), digits_task(cell["data_seed"], cell["n"], cell["n_test"])
     return spec_for(cell), sphere_task(cell["data_seed"], cell["n"], cell["d"], cell["n_test"])
+
+
+def cnn_kernels(cell: dict[str, Any], x: jax.Array, xt: jax.Array, k_net: jax.Array):
+    """For ``generalization`` with ``arch = "cnn"``: the CNTK and the finite FAP-CNN NTK
+    of each channel count in ``channels`` on (train, test) digits reshaped to 8x8x1.
+
+    The CNN: ``conv_layers`` x [Conv(C, kernel_size, SAME), Relu], ``pooling``, Dense(1),
+    W_std = sqrt(2), no biases; theta_0 of C from ``fold_in(k_net, C)`` (its FAP-CNN has
+    the same NTK there). Yields (predictor, C or None, K(x, x), K(xt, x)), the CNTK first.
+    """
+    img = lambda a: a.reshape((a.shape[0], *DIGITS_SHAPE))
+    xi, xti = img(x), img(xt)
+
+    def net(c):
+        return cnn({**cell, "width": c, "depth": cell["conv_layers"], "W_std": 2**0.5, "b_std": 0})
+
+    inf = net(1)
+    yield "cntk", None, ntkfix.infinite_ntk(inf, xi), ntkfix.infinite_ntk(inf, xti, xi)
+    for c in cell["channels"]:
+        triple = net(c)
+        _, p0 = triple[0](jax.random.fold_in(k_net, c), (-1, *DIGITS_SHAPE))
+        p0 = jax.tree_util.tree_map(lambda a: jnp.asarray(a, jnp.dtype(cell["dtype"])), p0)
+        K = ntkfix.empirical_ntk(triple, p0, xi)
+        yield "fap_cnn_ntk", c, K, ntkfix.empirical_ntk(triple, p0, xti, xi)

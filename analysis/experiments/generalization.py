@@ -57,6 +57,10 @@ Rows (tidy: one per predictor and width), every knob of the cell plus:
     limit_agreement   share of test points where sign(net) == sign(that limit) (nets)
     limit_gap    RMS over test points of net - limit outputs (nets)
     diverged     True when GD diverged (the net's numbers are then NaN)
+    (arch = "cnn", digits as 8x8x1 images; ``_arch.cnn_kernels``:)
+                 "cntk"           neural-tangents' infinite-width CNTK of the CNN
+                 "fap_cnn_ntk"    finite FAP-CNN NTK at theta_0, width = channels C
+                 (their kernel_scale: the CNTK's diagonal mean over 1/2)
     n_corrupted, test_size, in_dim   realised number of flipped labels, test-set size, d
     n_duplicates  test rows equal to a training row (dropped if ``drop_duplicates``)
 """
@@ -71,7 +75,7 @@ import numpy as np
 
 import ntkfix
 from analysis.config import Knob, defaults
-from analysis.experiments import Experiment, require
+from analysis.experiments import Experiment, _arch, require
 from analysis.experiments._datasets import dataset_size, load_dataset
 from analysis.experiments._precision import DTYPES
 
@@ -97,10 +101,16 @@ KNOBS = {
     "teacher_dim": Knob(16, low=2),  # input dimension of the teacher task
     "delta": Knob(0.05, low=0, high=1, strict="both"),  # failure probability of the bound
     "dtype": Knob("float32", choices=DTYPES),  # "float64" needs JAX_ENABLE_X64=1
+    # arch = "cnn": also the CNTK and FAP-CNN NTKs of ``channels`` (digits only; ``_arch``)
+    "arch": Knob("mlp", choices=_arch.ARCHS),
+    "channels": Knob([16, 64], low=1),
+    "conv_layers": Knob(2, low=1),
+    "kernel_size": _arch.KNOBS["kernel_size"],
+    "pooling": _arch.KNOBS["pooling"],
 }
 SCHEMA = defaults(KNOBS)
 
-PREDICTORS = ("arora", "ntk_infinite", "fap_ntk", "fap_net", "relu_net")
+PREDICTORS = ("arora", "ntk_infinite", "fap_ntk", "fap_net", "relu_net", "cntk", "fap_cnn_ntk")
 
 
 # ---- measurements -----------------------------------------------------------------------
@@ -118,9 +128,12 @@ def label(predictor: str, width) -> str:
         "fap_ntk": "FAP NTK",
         "fap_net": "FAP net",
         "relu_net": "ReLU net",
+        "cntk": "CNTK",
+        "fap_cnn_ntk": "FAP-CNN NTK",
     }
     has_width = width is not None and not (isinstance(width, float) and math.isnan(width))
-    return names[predictor] + (f" m={int(width)}" if has_width else "")
+    unit = " C=" if predictor == "fap_cnn_ntk" else " m="
+    return names[predictor] + (f"{unit}{int(width)}" if has_width else "")
 
 
 def kernel_row(predictor, width, K, K_test, ds, scale, delta=None) -> dict:
@@ -232,6 +245,10 @@ def run_cell(cell: dict) -> list[dict]:
                 K, ds.y_train, K_test, f_train_0=fap.apply(p0, x), f_test_0=fap.apply(p0, xt)
             )
             rows += net_rows(spec, p0, ds, cell, limit)
+    if cell["arch"] == "cnn":
+        kernels = list(_arch.cnn_kernels(cell, x, xt, k_net))
+        cnn_scale = 2.0 * float(jnp.mean(jnp.diagonal(kernels[0][2])))  # the CNTK's
+        rows += [kernel_row(p, c, K, Kt, ds, cnn_scale) for p, c, K, Kt in kernels]
     extra = dict(
         n_corrupted=len(ds.meta["corrupted"]),
         test_size=ds.n_test,
@@ -252,6 +269,12 @@ def check(cfg) -> None:
                 dataset_size(ds, label)
             except (ValueError, TypeError, OSError) as e:  # the loader's message
                 require(False, f"{name}: {e}")
+    for arch in cfg.values("arch"):
+        for ds in cfg.values("dataset"):
+            require(
+                arch == "mlp" or ds.startswith("digits_"),
+                f"{name}: arch 'cnn' needs digits (8x8x1 images), got dataset {ds!r}",
+            )
     for dt in cfg.values("dtype"):
         require(
             dt == "float32" or jax.config.jax_enable_x64,

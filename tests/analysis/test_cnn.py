@@ -113,3 +113,45 @@ def test_cnn_dynamics_cell_fap_vs_relu():
     with pytest.raises(ConfigError, match="arch 'cnn' trains every parameter"):
         experiments.config_from_text("experiment = 'dynamics_cnn'\n[params]\ntrainable = 'hidden'")
     assert experiments.shipped_config("dynamics_cnn", quick=True).cells()
+
+
+def test_cnn_generalization_rows_recomputed(nt):
+    from analysis.experiments import generalization as gen
+
+    cell = {
+        **gen.SCHEMA,
+        "arch": "cnn",
+        "channels": [8],
+        "n_train": 20,
+        "n_test": 20,
+        "p": 0.2,
+        "widths": [16],
+        "train_width": 0,
+        "dtype": "float64",  # stax's Conv mixes in float64 under x64 (the tests' mode)
+    }
+    rows = {r["label"]: r for r in gen.run_cell(cell)}
+    assert {"CNTK", "FAP-CNN NTK C=8", "NTK ∞", "FAP NTK m=16"} <= set(rows)
+    k_data, k_net = jax.random.split(jax.random.PRNGKey(0))
+    ds = gen.load_dataset(cell, k_data)
+    stax = nt.stax
+    _, _, kernel_fn = stax.serial(
+        *[stax.Conv(1, (3, 3), padding="SAME", W_std=2**0.5), stax.Relu()] * 2,
+        stax.GlobalAvgPool(),
+        stax.Dense(1, W_std=2**0.5),
+    )
+    x = np.asarray(ds.x_train, np.float64).reshape(20, 8, 8, 1)
+    xt = np.asarray(ds.x_test, np.float64).reshape(20, 8, 8, 1)
+    K = np.asarray(kernel_fn(x, None, "ntk"), np.float64)
+    y, yt = np.asarray(ds.y_train, np.float64)[:, 0], np.asarray(ds.y_test, np.float64)[:, 0]
+    cntk = rows["CNTK"]
+    assert cntk["complexity"] == pytest.approx(
+        np.sqrt(2 * y @ np.linalg.solve(K, y) / 20), rel=1e-3
+    )
+    f = np.asarray(kernel_fn(xt, x, "ntk"), np.float64) @ np.linalg.solve(K, y)
+    assert cntk["test_error"] == pytest.approx(np.mean(np.where(f >= 0, 1, -1) != yt), abs=0.051)
+    assert cntk["kernel_scale"] == pytest.approx(2 * np.mean(np.diag(K)), rel=1e-4)
+    with pytest.raises(ConfigError, match="arch 'cnn' needs digits"):
+        experiments.config_from_text(
+            "experiment = 'generalization_noise'\n[params]\narch = 'cnn'\ndataset = 'teacher'"
+        )
+    assert experiments.shipped_config("generalization_noise_cnn", quick=True).cells()
