@@ -36,6 +36,10 @@ Columns (besides the knobs, ``seed``, and the runner's provenance columns):
   lambda_min_start, lambda_min_end  smallest eigenvalue of Theta_t on the training set
   param_change      ||theta_T - theta_0|| / ||theta_0||
   curves            JSON {"step", "train_loss", "ntk_drift"} at the recorded steps
+
+``width_per_n`` > 0 ties the width to n (width = round(width_per_n n), the ``width``
+column): steps to eps at fixed over-parameterization, against n and depth
+(``steps_fits``).
 """
 
 from __future__ import annotations
@@ -45,7 +49,7 @@ import dataclasses
 import numpy as np
 import pandas as pd
 
-from analysis.config import defaults
+from analysis.config import Knob, defaults
 from analysis.experiments import Experiment, _arch, require
 from analysis.experiments._common import SeedRuns, train_cell
 from analysis.experiments._kernel_gd import kernel_gd, predicted_rate, rates_or_none, window_rate
@@ -71,6 +75,8 @@ KNOBS = knobs(
     record_every=10,
     eps=1e-4,
     lr=0.0,
+    # > 0: width = round(width_per_n * n) (fixed over-parameterization; ``width`` ignored)
+    width_per_n=Knob(0.0, low=0, note="0: the width knob"),
     **NET_DEFAULTS,
     **_arch.KNOBS,
 )
@@ -137,6 +143,8 @@ def seed_row(cell, spec, task, runs: SeedRuns, seed: int) -> dict:
 
 
 def run_cell(cell):
+    if cell["width_per_n"] > 0:
+        cell = {**cell, "width": max(1, round(cell["width_per_n"] * cell["n"]))}
     spec, task = _arch.net_and_task(cell)
     runs = train_cell(
         cell,
@@ -148,7 +156,7 @@ def run_cell(cell):
         record_every=cell["record_every"],
         track=("ntk", "linearized"),
     )
-    return [seed_row(cell, spec, task, runs, s) for s in cell["seeds"]]
+    return [{**seed_row(cell, spec, task, runs, s), "width": cell["width"]} for s in cell["seeds"]]
 
 
 # ---- summaries of the tidy table -------------------------------------------------------------
@@ -205,6 +213,33 @@ def fap_vs_relu(
             row[f"{m}_fap_lower"] = float(np.mean(fap < relu)) if len(pair) else np.nan
             row[f"{m}_pairs"] = len(pair)
         rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def steps_fits(df: pd.DataFrame, col: str = "steps_to_eps_measured") -> pd.DataFrame:
+    """Steps to eps against n and depth (the seed's claim: logarithmic in n and depth).
+
+    Per (model, depth): over the n where every seed reached eps, the median ``col`` over
+    seeds fitted as steps = a log(n) + b (``per_log_n``: a) and as steps ~ n^e
+    (``exponent_n``: e; logarithmic growth makes e small and shrinking with n). Per
+    (model, n) likewise against depth (``per_log_depth``, ``exponent_depth``). Columns:
+    model, axis ("n" or "depth"), at (the other axis' value), slope_log, exponent,
+    n_points.
+    """
+    ok = df[~df["diverged"].astype(bool)]
+    med = ok.groupby(["model", "depth", "n"])[col].agg(["median", "count", "size"])
+    med = med[(med["count"] == med["size"]) & (med["median"] > 0)].reset_index()
+    rows = []
+    for axis, other in (("n", "depth"), ("depth", "n")):
+        for (model, at), g in med.groupby(["model", other]):
+            g = g.sort_values(axis)
+            slope = e = np.nan
+            if len(g) >= 2:
+                slope = float(np.polyfit(np.log(g[axis].astype(float)), g["median"], 1)[0])
+                e = loglog_fit(g[axis], g["median"])[0]
+            rows.append(
+                dict(model=model, axis=axis, at=at, slope_log=slope, exponent=e, n_points=len(g))
+            )
     return pd.DataFrame(rows)
 
 

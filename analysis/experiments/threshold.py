@@ -179,6 +179,38 @@ def exponents(thr: pd.DataFrame, by=None) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def depth_fits(thr: pd.DataFrame) -> pd.DataFrame:
+    """The threshold's growth in depth (the seed's claim: width needed linear in depth).
+
+    Per (model, n, and any other grouping column of ``thr`` but depth): over the depths
+    whose threshold is uncensored, the least-squares line threshold_width = slope * depth
+    + intercept (``slope``: width per extra layer) and the log-log exponent a in
+    threshold ~ depth^a (1 for linear growth); NaN with fewer than 2 such depths.
+    Columns: the keys, slope, intercept, exponent, n_points, depths (used).
+    """
+    if "depth" not in thr.columns:
+        raise KeyError("depth_fits needs a thresholds() table split by depth (a depth axis)")
+    keys = [c for c in thr.columns[: list(thr.columns).index("n") + 1] if c != "depth"]
+    rows = []
+    for key, g in thr.groupby(keys, sort=True):
+        use = g[(g["censored"] == "") & g["threshold_width"].notna()].sort_values("depth")
+        slope = icpt = a = np.nan
+        if len(use) >= 2:
+            slope, icpt = np.polyfit(use["depth"].astype(float), use["threshold_width"], 1)
+            a = loglog_fit(use["depth"], use["threshold_width"])[0]
+        rows.append(
+            {
+                **dict(zip(keys, key if isinstance(key, tuple) else (key,), strict=True)),
+                "slope": float(slope),
+                "intercept": float(icpt),
+                "exponent": float(a),
+                "n_points": len(use),
+                "depths": ",".join(str(int(d)) for d in use["depth"]),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
 EXPERIMENT = Experiment(
     name="width_threshold",
     knobs=KNOBS,
