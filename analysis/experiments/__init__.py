@@ -49,6 +49,8 @@ _MODULES = {
     "dynamics": "analysis.experiments.dynamics",
     "dynamics_cnn": "analysis.experiments.dynamics:CNN_EXPERIMENT",
     "width_threshold": "analysis.experiments.threshold",
+    "width_threshold_depth": "analysis.experiments.threshold:DEPTH_EXPERIMENT",
+    "dynamics_depth": "analysis.experiments.dynamics:DEPTH_EXPERIMENT",
     "conversion": "analysis.experiments.conversion",
     "generalization_noise": "analysis.experiments.generalization_noise",
     "generalization_size": "analysis.experiments.generalization_size",

@@ -276,3 +276,10 @@ CNN_EXPERIMENT = Experiment(
     check=check,
     description="GD of a CNN on digits, ReLU vs FAP-CNN: NTK drift, linearized gap, rates",
 )
+DEPTH_EXPERIMENT = Experiment(
+    name="dynamics_depth",
+    knobs=KNOBS,
+    run_cell=run_cell,
+    check=check,
+    description="steps to eps vs n and depth at fixed over-parameterization, ReLU vs FAP",
+)

@@ -217,3 +217,9 @@ EXPERIMENT = Experiment(
     run_cell=run_cell,
     description="smallest width at which GD fits n random labels within T steps, ReLU vs FAP",
 )
+DEPTH_EXPERIMENT = Experiment(
+    name="width_threshold_depth",
+    knobs=KNOBS,
+    run_cell=run_cell,
+    description="the width threshold over depth and n (the seed's claim: linear in depth)",
+)

@@ -6,6 +6,7 @@ The order is the report's (``analysis.report.suite.SUITE``).
 from __future__ import annotations
 
 from analysis.report.cnn import kernel_distance_cnn_section
+from analysis.report.depth import dynamics_depth_section, width_threshold_depth_section
 from analysis.report.generalization import (
     generalization_noise_section,
     generalization_size_section,
@@ -22,4 +23,9 @@ SECTIONS: dict[str, SectionFn] = {
     "conversion": conversion_section,
     "generalization_noise": generalization_noise_section,
     "generalization_size": generalization_size_section,
+    "width_threshold_depth": width_threshold_depth_section,
+    "dynamics_depth": dynamics_depth_section,
+    "dynamics_cnn": dynamics_section,  # the dynamics table, arch = "cnn"
 }
+# Sections ``ntkfix plot`` draws but ``ntkfix report`` does not run (minutes even quick).
+NOT_IN_SUITE = ("dynamics_cnn",)

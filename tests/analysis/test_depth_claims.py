@@ -91,3 +91,21 @@ def test_width_per_n_ties_width_to_n():
 def test_shipped_depth_and_cnn_configs_validate(name):
     for quick in (False, True):
         assert experiments.shipped_config(name, quick=quick).cells()
+
+
+def test_depth_sections_state_the_fits(tmp_path):
+    from analysis.report.sections import SECTIONS
+    from analysis.report.suite import SUITE
+
+    df = _threshold_table().assign(eps=1e-3, steps=1000)
+    sec = SECTIONS["width_threshold_depth"](df, tmp_path)
+    assert "fap, n=16: +16.0 width per layer" in sec.text and sec.figures[0].exists()
+    rows = [
+        dict(model=m, depth=L, n=n, seed=0, diverged=False, width=8 * n, width_per_n=8.0,
+             eps=1e-3, reached_eps=True, steps_to_eps_measured=50 * np.log(n) + L)
+        for m in ("fap", "relu") for L in (1, 2) for n in (8, 16, 32)
+    ]  # fmt: skip
+    sec = SECTIONS["dynamics_depth"](pd.DataFrame(rows), tmp_path)
+    assert "fap, depth 1: +50 steps per e-fold of n" in sec.text and sec.figures[0].exists()
+    assert {"width_threshold_depth", "dynamics_depth", "kernel_distance_cnn"} <= set(SUITE)
+    assert "dynamics_cnn" not in SUITE
