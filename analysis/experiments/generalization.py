@@ -204,7 +204,22 @@ def init_params(cell: dict, spec: ntkfix.MLP, k_net: jax.Array):
 
 
 def run_cell(cell: dict) -> list[dict]:
-    """All rows of one cell (module docstring)."""
+    """All rows of one cell (module docstring); an ill-conditioned kernel whose rows are
+    nearly parallel says how to standardize in a config."""
+    try:
+        return _run_cell(cell)
+    except ntkfix.IllConditionedKernel as e:
+        if "standardize=True" not in str(e) or cell["standardize"]:
+            raise
+        raise ntkfix.IllConditionedKernel(
+            f"{e} In this config: standardize = true.",
+            e.condition_number,
+            e.max_condition,
+            e.regularization,
+        ) from e
+
+
+def _run_cell(cell: dict) -> list[dict]:
     k_data, k_net = jax.random.split(jax.random.PRNGKey(cell["seed"]))
     ds = load_dataset(cell, k_data)
     x, xt, trainable = ds.x_train, ds.x_test, cell["trainable"]

@@ -107,8 +107,9 @@ def test_without_standardize_the_user_is_warned(wine, tmp_path):
         "dtype": "float32",
     }
     with pytest.warns(ntkfix.DataQualityWarning, match=r"wine01\.csv: feature scales differ by"):
-        with pytest.raises(ntkfix.IllConditionedKernel, match="standardize=True"):
+        with pytest.raises(ntkfix.IllConditionedKernel, match="standardize=True") as e:
             gen.run_cell(cell)
+    assert str(e.value).endswith("In this config: standardize = true.")
 
 
 def test_duplicates_reported_and_dropped(tmp_path):
