@@ -156,7 +156,10 @@ def run_cell(cell):
         record_every=cell["record_every"],
         track=("ntk", "linearized"),
     )
-    return [{**seed_row(cell, spec, task, runs, s), "width": cell["width"]} for s in cell["seeds"]]
+    rows = [seed_row(cell, spec, task, runs, s) for s in cell["seeds"]]
+    if cell["width_per_n"] > 0:  # the width used (the knob's value is ignored)
+        rows = [{**r, "width": cell["width"]} for r in rows]
+    return rows
 
 
 # ---- summaries of the tidy table -------------------------------------------------------------
