@@ -37,6 +37,7 @@ computes them once, and ``GraphProgram.apply`` with ``gates=`` skips the gate st
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 from collections.abc import Callable
 from typing import Any
@@ -325,7 +326,9 @@ def _eval(jaxpr, consts, gate_args, value_args, dep_args, decisions: _Decisions)
     return [r[0] for r in reads], [r[1] for r in reads], [r[2] for r in reads]
 
 
-_PROGRAMS: dict = {}  # (fn, treedef, leaf shapes, x shape) -> GraphProgram
+# (fn, treedef, leaf shapes, x shape) -> GraphProgram, the most recently used kept
+_PROGRAMS: collections.OrderedDict = collections.OrderedDict()
+MAX_PROGRAMS = 256
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -360,6 +363,9 @@ class GraphProgram:
             sds = lambda a: jax.ShapeDtypeStruct(np.shape(a), a.dtype)
             shapes = jax.tree_util.tree_unflatten(treedef, [sds(a) for a in leaves])
             _PROGRAMS[key] = cls.trace(fn, shapes, sds(x))
+            while len(_PROGRAMS) > MAX_PROGRAMS:
+                _PROGRAMS.popitem(last=False)
+        _PROGRAMS.move_to_end(key)
         return _PROGRAMS[key]
 
     def _run(self, params0, params, x, gates):

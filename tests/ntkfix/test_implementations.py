@@ -97,3 +97,17 @@ def test_bad_implementation_names_the_argument():
         ntkfix.empirical_ntk(
             SPEC, SPEC.init(jax.random.PRNGKey(0)), XI[:, 0, :5, 0], implementation="jacobian"
         )
+
+
+def test_traced_graphs_are_cached_per_shape_and_bounded(monkeypatch):
+    from ntkfix._models import graph
+
+    monkeypatch.setattr(graph, "_PROGRAMS", graph.collections.OrderedDict())
+    monkeypatch.setattr(graph, "MAX_PROGRAMS", 2)
+    p0 = cnn_params()
+    fap = ntkfix.FixedPattern(cnn_fn, p0)
+    first = fap.program(jnp.asarray(XI))
+    assert fap.program(jnp.asarray(XI) + 1.0) is first  # values do not matter
+    for n in (2, 3, 4):
+        fap.apply(p0, XI[:n])
+    assert len(graph._PROGRAMS) == 2 and fap.program(jnp.asarray(XI)) is not first
