@@ -2,6 +2,8 @@
 
 Every function takes a DataFrame as produced by ``analysis.runner`` and returns the
 Figure; given ``path`` (without suffix) it also saves ``path``.png and ``path``.pdf.
+Importing this module chooses no backend: in a notebook the figures show inline; the
+command line and the report choose the file-only "Agg" backend (``use_file_backend``).
 """
 
 from __future__ import annotations
@@ -9,15 +11,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib
+import matplotlib.pyplot as plt
 import matplotlib.ticker
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")  # headless: figures are files (notebooks display the returned Figure)
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from analysis.fits import loglog_fit  # noqa: E402
+from analysis.fits import loglog_fit
 
 STYLE = {
     "figure.figsize": (5.2, 3.6),
@@ -30,6 +29,11 @@ STYLE = {
     "font.size": 9,
 }
 COLORS = plt.get_cmap("tab10").colors
+
+
+def use_file_backend() -> None:
+    """Switch matplotlib to the non-interactive "Agg" backend (figures only go to files)."""
+    matplotlib.use("Agg")
 
 
 def save(fig, path: str | Path | None) -> None:
