@@ -59,6 +59,13 @@ class Complexity:
     jitter: float
     condition_number: float
 
+    def __repr__(self) -> str:
+        return (
+            f"Complexity(value={self.value:.4g}, quadratic_form={self.quadratic_form:.4g}, "
+            f"n={self.n}, n_outputs={self.n_outputs}, jitter={self.jitter:.3g}, "
+            f"condition_number={self.condition_number:.3g})"
+        )
+
 
 @dataclasses.dataclass(frozen=True)
 class GeneralizationBound:
@@ -89,6 +96,15 @@ class GeneralizationBound:
     diag_mean: float
     setting: str
     reference: str
+
+    def __repr__(self) -> str:
+        return (
+            f"GeneralizationBound(total={self.total:.4g} = complexity {self.complexity:.4g} "
+            f"+ confidence {self.confidence:.4g}\n"
+            f"  n={self.n}, delta={self.delta:g}, lambda_min={self.lambda_min:.3g}, "
+            f"diag_mean={self.diag_mean:.3g}, jitter={self.jitter:.3g}, "
+            f"condition_number={self.condition_number:.3g}, setting={self.setting!r})"
+        )
 
 
 def _complexity(K, y, jitter, max_condition):
