@@ -12,6 +12,7 @@ import contextlib
 from pathlib import Path
 
 import matplotlib
+import matplotlib.lines
 import matplotlib.pyplot as plt
 import matplotlib.ticker
 import numpy as np
@@ -430,11 +431,15 @@ def conversion_errors(df: pd.DataFrame, path=None, title=None):
             ax.set_ylabel(label)
             if log:
                 ax.set_yscale("log")
-        axes[0].legend(fontsize=5.5, ncol=2)
-        axes[2].legend(fontsize=6)
-        fig.suptitle(
-            title or "FAP -> ReLU (width 2m) conversion of trained FAP nets (o float32, s float64)"
-        )
-        fig.tight_layout()
+        # one legend for all panels, below them: color = depth, line = bias, marker = precision
+        line = matplotlib.lines.Line2D
+        keys = [line([], [], color=COLORS[i % 10], label=f"L={d}") for i, d in enumerate(depths)]
+        keys += [line([], [], color="k", ls="-" if b == 0 else "--", label=f"b_std={b:g}")
+                 for b in sorted(df["b_std"].unique())]  # fmt: skip
+        keys += [line([], [], color="k", ls="", marker=marker.get(t, "o"), label=t)
+                 for t in sorted(df["dtype"].unique())]  # fmt: skip
+        fig.legend(handles=keys, loc="lower center", ncol=len(keys), fontsize=10)
+        fig.suptitle(title or "FAP -> ReLU (width 2m) conversion of trained FAP nets")
+        fig.tight_layout(rect=(0, 0.09, 1, 1))
         save(fig, path)
     return fig

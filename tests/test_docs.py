@@ -47,3 +47,17 @@ def test_the_api_reference_covers_every_public_name():
     )
     missing = sorted(set(ntkfix.__all__) - documented)
     assert not missing, f"public names missing from docs/api.md: {missing}"
+
+
+def test_readme_quick_start_prints_the_value_its_comment_gives(tmp_path):
+    (block,) = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), re.S)[:1]
+    claimed = re.search(r"print\(.*\)\s*#\s*([0-9.]+)", block).group(1)
+    script = tmp_path / "quick_start.py"
+    script.write_text(block)
+    out = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=600, cwd=ROOT
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    printed = float(out.stdout.split()[-1])
+    digits = len(claimed.split(".")[1])
+    assert round(printed, digits) == float(claimed), (printed, claimed)

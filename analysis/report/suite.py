@@ -24,7 +24,9 @@ def run_suite(
         cfg = experiments.shipped_config(name, quick=quick)
         df = run_experiment(cfg, out / "raw", progress=progress)
         sec = SECTIONS[name](df, out)
-        sections.append(dataclasses.replace(sec, config_toml=cfg.to_toml()))
+        sections.append(
+            dataclasses.replace(sec, config_toml=cfg.to_toml(), experiment=name, results=df)
+        )
     return sections
 
 
