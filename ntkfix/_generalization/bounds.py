@@ -140,12 +140,14 @@ def complexity(
         that makes K solvable). The amount used is in ``Complexity.jitter``.
       max_condition: largest accepted condition estimate (default 0.1 / eps(K.dtype)).
       return_info: also return the pieces, as a ``Complexity``.
+
     Returns:
       the complexity as a float, or a ``Complexity`` when ``return_info``.
+
     Raises:
       IllConditionedKernel: K singular or too ill-conditioned (with its condition number).
 
-    Example:
+    Examples:
       >>> import numpy as np, ntkfix
       >>> round(ntkfix.complexity(np.eye(2) / 2, [1.0, -1.0]), 12)  # sqrt(2 * 4 / 2)
       2.0
@@ -211,6 +213,7 @@ def generalization_bound(
       delta: failure probability in (0, 1).
       setting: "two_layer" or "deep".
       jitter, max_condition: as in ``complexity``.
+
     Returns:
       a ``GeneralizationBound``.
     """

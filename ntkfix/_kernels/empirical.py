@@ -94,10 +94,11 @@ def empirical_ntk(
         owning those rows. Equal to the one-device kernel (bit for bit when n1/c is a
         multiple of ``block_size``). With ``jax.distributed`` and ``devices=
         jax.devices()`` every process computes the slabs of its own devices.
+
     Returns:
       the kernel, float dtype of the inputs/params.
 
-    Example:
+    Examples:
       >>> import jax, ntkfix
       >>> spec = ntkfix.MLP(3, 32, 2)
       >>> p = spec.init(jax.random.PRNGKey(0))
