@@ -145,7 +145,7 @@ def threshold_claims(df: pd.DataFrame) -> list[dict]:
             "in this run"
         )
     else:
-        verdict = "not supported by this run: the thresholds are censored by the width grid"
+        verdict = "not supported: in this run the thresholds are censored by the width grid"
     return [
         _row(
             "Width needed to fit n random labels grows mildly with n and depth",
