@@ -49,8 +49,8 @@ from ntkfix._core.validate import (
     normalize_layers,
 )
 from ntkfix._kernels.budget import check_disk_kernel
+from ntkfix._kernels.cost import network_source
 from ntkfix._kernels.empirical import check_kernel_args
-from ntkfix._kernels.jacobian import jacobian_block, jacobian_source, n_params
 from ntkfix._kernels.sidecar import fingerprint, open_memmap, read_sidecar, sync
 from ntkfix._kernels.structured import structured_source
 from ntkfix._kernels.tiling import TileRunner, default_block, plan
@@ -134,15 +134,14 @@ def empirical_ntk_to_disk(
     if not all(is_concrete(a) for a in jax.tree_util.tree_leaves((model, params, x))):
         raise TypeError("empirical_ntk_to_disk writes files: it cannot run inside jax.jit/vmap")
     n = x.shape[0]
-    itemsize = np.dtype(jax.numpy.result_type(x.dtype, *jax.tree_util.tree_leaves(params)))
     if is_structured(model):
         layers = normalize_layers(trainable, model.spec.n_layers)
         source = structured_source(model, params, layers, True)
         auto, temporaries = default_block(model.spec.width, n), 2 * model.spec.depth + 3
     else:  # any other network: Jacobian contraction over all its parameters
         _, _, _, _, k = check_kernel_args(model, params, x, None, trainable)
-        layers, source, temporaries = None, jacobian_source(model, params, k, True), 2
-        auto = jacobian_block(n, k, n_params(params), itemsize.itemsize)
+        layers, temporaries = None, 2
+        source, auto, _ = network_source(model, params, x, k, None, True)
     if block_size is None:
         block = DISK_BLOCK if n >= 4 * DISK_BLOCK and is_structured(model) else auto
     else:
