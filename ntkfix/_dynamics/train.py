@@ -212,10 +212,11 @@ def train(
         test at recorded steps in the result).
       divergence_factor: a recorded loss above this factor x (L_0 + ||Y||^2/(2n)), or a
         non-finite one, raises ``TrainingDiverged``.
+
     Returns:
       a ``TrainResult``; ``result.to_frame()`` is the history as a table.
 
-    Example:
+    Examples:
       >>> import jax, ntkfix
       >>> spec = ntkfix.MLP(2, 16, 1)
       >>> p0 = spec.init(jax.random.PRNGKey(0))
@@ -286,10 +287,11 @@ def train_many(
         (``jax.random.split(key, S)``).
       network: "relu" or "fap".
       dtype: parameter dtype (default: jax's default float).
+
     Returns:
       a ``TrainResult`` with a leading seed axis (``convergence_rates(res, seed=i)``).
 
-    Example:
+    Examples:
       >>> import jax, ntkfix
       >>> spec = ntkfix.MLP(2, 16, 1)
       >>> x = jax.random.normal(jax.random.PRNGKey(1), (8, 2))
