@@ -1,8 +1,10 @@
 """The one figure style of ``analysis.plots`` and ``analysis.run_plots``: rc settings, the
-colour cycle, saving as PNG and PDF (nothing here imports matplotlib)."""
+colour cycle, the ``style()`` block, saving as PNG and PDF (matplotlib is imported only
+inside ``style``, choosing no backend)."""
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 STYLE = {
@@ -20,6 +22,20 @@ COLORS = (
     "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
     "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
 )  # fmt: skip
+
+
+@contextlib.contextmanager
+def style():
+    """The figures' STYLE for the ``with`` block. A backend activated inside it (the notebook's
+    inline one, on the first figure) switches interactive mode on: that is kept, not reverted
+    with the style, or later figures would no longer show inline."""
+    import matplotlib
+    import matplotlib.pyplot as plt
+
+    with plt.rc_context(STYLE):
+        yield
+        interactive = matplotlib.is_interactive()
+    matplotlib.interactive(interactive)
 
 
 def save(fig, path: str | Path | None) -> None:

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 import ntkfix
-from analysis.plot_style import COLORS, STYLE, save
+from analysis.plot_style import COLORS, save, style
 
 PANELS = {  # panel -> (columns drawn, solid first; y-axis label)
     "loss": (("train_loss", "test_loss"), "loss  ||f - y||² / 2n"),
@@ -62,7 +62,7 @@ def training_run(run: Any, path=None, title=None):
     ]
     import matplotlib.pyplot as plt  # here, not at import (the backend is the caller's)
 
-    with plt.rc_context(STYLE):
+    with style():
         fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4), squeeze=False)
         for ax, panel in zip(axes[0], panels, strict=True):
             cols, ylabel = PANELS[panel]

@@ -227,7 +227,8 @@ def write(rows: list[dict], out: Path, gflops_roof) -> None:
     head = (
         f"# Any-network NTK: ntkfix vs neural-tangents\n\n{desc.get('cpu')}, "
         f"{desc.get('cores')} cores, jax {desc.get('jax')}; matmul roofline "
-        f"{gflops_roof or float('nan'):.1f} GFLOP/s; float32, K(x, x) traced.\n\n"
+        f"{gflops_roof or float('nan'):.1f} GFLOP/s; float32, K(x, x) traced "
+        f"(untraced (n, n, k, k) for {', '.join(sorted(UNTRACED))}).\n\n"
     )
     table = markdown(COLUMNS, ([r.get(c, "") for c in COLUMNS] for r in rows))
     (out / "summary.md").write_text(head + table)

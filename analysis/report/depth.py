@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis.plot_style import COLORS, STYLE, save
+from analysis.plot_style import COLORS, save, style
 from analysis.report.section import Section
 from analysis.tables import write_table
 
@@ -25,7 +25,7 @@ def _lines(ax, table: pd.DataFrame, x: str, y: str, by: list[str]) -> None:
 def _figure(table, x, y, by, path, xlabel, ylabel, title, logx=False):
     import matplotlib.pyplot as plt
 
-    with plt.rc_context(STYLE):
+    with style():
         fig, ax = plt.subplots()
         _lines(ax, table, x, y, by)
         ax.set(xlabel=xlabel, ylabel=ylabel, title=title, xscale="log" if logx else "linear")

@@ -1,4 +1,5 @@
-"""FAP -> ReLU conversion for any network whose gates are max/min/abs (ReLU-like).
+"""FAP -> ReLU conversion for any network whose gates are max/min/abs (ReLU-like) or
+selects on a comparison (leaky ReLU, ``jnp.where(z > c, a, b)``).
 
 Each gate of the FAP graph is written b + G(u) z (``ntkfix._models.graph``: u the
 gate's argument at params0, z and b at params). With a constant M > the data's

@@ -59,6 +59,13 @@ class Complexity:
     jitter: float
     condition_number: float
 
+    def __repr__(self) -> str:
+        return (
+            f"Complexity(value={self.value:.4g}, quadratic_form={self.quadratic_form:.4g}, "
+            f"n={self.n}, n_outputs={self.n_outputs}, jitter={self.jitter:.3g}, "
+            f"condition_number={self.condition_number:.3g})"
+        )
+
 
 @dataclasses.dataclass(frozen=True)
 class GeneralizationBound:
@@ -109,6 +116,15 @@ class GeneralizationBound:
             f"{self.setting}): {verdict}"
         )
 
+    def __repr__(self) -> str:
+        return (
+            f"GeneralizationBound(total={self.total:.4g} = complexity {self.complexity:.4g} "
+            f"+ confidence {self.confidence:.4g}{' (VACUOUS: > 1)' if self.vacuous else ''}\n"
+            f"  n={self.n}, delta={self.delta:g}, lambda_min={self.lambda_min:.3g}, "
+            f"diag_mean={self.diag_mean:.3g}, jitter={self.jitter:.3g}, "
+            f"condition_number={self.condition_number:.3g}, setting={self.setting!r})"
+        )
+
 
 def _complexity(K, y, jitter, max_condition):
     factor = factorize(K, "K", regularization=jitter, max_condition=max_condition)
@@ -143,12 +159,14 @@ def complexity(
         that makes K solvable). The amount used is in ``Complexity.jitter``.
       max_condition: largest accepted condition estimate (default 0.1 / eps(K.dtype)).
       return_info: also return the pieces, as a ``Complexity``.
+
     Returns:
       the complexity as a float, or a ``Complexity`` when ``return_info``.
+
     Raises:
       IllConditionedKernel: K singular or too ill-conditioned (with its condition number).
 
-    Example:
+    Examples:
       >>> import numpy as np, ntkfix
       >>> round(ntkfix.complexity(np.eye(2) / 2, [1.0, -1.0]), 12)  # sqrt(2 * 4 / 2)
       2.0
@@ -214,6 +232,7 @@ def generalization_bound(
       delta: failure probability in (0, 1).
       setting: "two_layer" or "deep".
       jitter, max_condition: as in ``complexity``.
+
     Returns:
       a ``GeneralizationBound``.
     """

@@ -92,12 +92,14 @@ def kernel_regression(
       max_condition: largest accepted condition estimate of K + ridge I (default
         0.1 / eps(K.dtype)).
       return_info: return a ``KernelPrediction`` with train predictions too.
+
     Returns:
       test predictions with y_train's trailing shape, or a ``KernelPrediction``.
+
     Raises:
       IllConditionedKernel: K + ridge I singular or too ill-conditioned (pass ridge > 0).
 
-    Example:
+    Examples:
       >>> import numpy as np, ntkfix
       >>> K = np.array([[2.0, 1.0], [1.0, 2.0]])
       >>> ntkfix.kernel_regression(K, [1.0, -1.0], np.array([[1.0, 0.0]])).tolist()
@@ -175,6 +177,7 @@ def ntk_regression(
       trainable: dense layers whose parameters are trained (as in ``empirical_ntk``).
       backend: infinite-width backend (as in ``infinite_ntk``).
       include_init: use f_0 of the network at ``params`` (finite width only).
+
     Returns:
       as ``kernel_regression``.
     """

@@ -98,6 +98,23 @@ def forward_flops(model, params, x_one: Any) -> tuple[int, int]:
     return jaxpr_flops(jax.make_jaxpr(lambda m, p, x: m.forward(p, x))(*args).jaxpr)
 
 
+def jaxpr_primitives(jaxpr) -> set[str]:
+    """Names of the primitives ``jaxpr`` applies, nested jaxprs included."""
+    names = set()
+    for eqn in jaxpr.eqns:
+        names.add(eqn.primitive.name)
+        for sub in _sub_jaxprs(eqn.params):
+            names |= jaxpr_primitives(sub)
+    return names
+
+
+def forward_primitives(model, params, x_one: Any) -> set[str]:
+    """The primitives of ``model.forward(params, x)`` for inputs shaped like ``x_one``."""
+    spec = lambda a: jax.ShapeDtypeStruct(np.shape(a), a.dtype)
+    args = jax.tree_util.tree_map(spec, (model, params, x_one))
+    return jaxpr_primitives(jax.make_jaxpr(lambda m, p, x: m.forward(p, x))(*args).jaxpr)
+
+
 def costs(F: int, P: int, k: int, n1: int, n2: int | None, trace: bool) -> dict[str, int]:
     """Operations of each implementation for K(x1, x2) (n2 None: K(x, x)); module docstring."""
     n_feat = n1 if n2 is None else n1 + n2

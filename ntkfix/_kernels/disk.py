@@ -120,8 +120,10 @@ def empirical_ntk_to_disk(
         ``SYNC_SECONDS`` and at the end: an interrupted or killed process loses nothing
         (both sit in the page cache), but after an OS crash or power loss the last
         records may point at tiles whose data did not reach the disk.
+
     Returns:
       the file opened read-only (``numpy.memmap``); with ``part``, only its tiles are filled.
+
     Raises:
       KernelTooLarge: disk, memory or time too short (the message gives the largest n).
       ValueError: ``path`` holds a run of other inputs.

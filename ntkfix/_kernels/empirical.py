@@ -101,10 +101,11 @@ def empirical_ntk(
         choice), "jacobian" (Jacobian contraction) or "ntk_vector" (NTK-vector
         products); the kernel is the same to rounding. An ``MLP`` always uses its
         structured formula.
+
     Returns:
       the kernel, float dtype of the inputs/params.
 
-    Example:
+    Examples:
       >>> import jax, ntkfix
       >>> spec = ntkfix.MLP(3, 32, 2)
       >>> p = spec.init(jax.random.PRNGKey(0))

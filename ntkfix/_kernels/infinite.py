@@ -144,10 +144,11 @@ def infinite_ntk(
         imports and no layer subset is asked for, else the closed form).
       trainable: dense layers whose parameters count, as in ``empirical_ntk``
         (closed form only; neural-tangents has no layer subsets).
+
     Returns:
       Theta_inf(x1, x2), (n1, n2).
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, ntkfix
       >>> spec = ntkfix.MLP(2, 1, 1)
       >>> x = jnp.array([[1.0, 0.0], [0.0, 1.0]])
@@ -208,6 +209,7 @@ def stax_kernel(
       x1, x2: (n, ...) inputs; x2=None means x1.
       which: "ntk" or "nngp".
       block_size: rows per tile (default 512 for flat inputs, 64 for images).
+
     Returns:
       (n1, n2), traced over the outputs as neural-tangents' kernels are.
     """

@@ -34,7 +34,7 @@ def mirror_block(blk, trace: bool):
 def flatten_full(K):
     """(n1, n2, k, k) -> (n1 k, n2 k), row index i * k + c (point-major); (n1, n2) as is.
 
-    Example:
+    Examples:
       >>> import numpy as np
       >>> flatten_full(np.arange(16.0).reshape(2, 2, 2, 2))[1]
       array([2., 3., 6., 7.])

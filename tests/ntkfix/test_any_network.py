@@ -421,9 +421,9 @@ def test_relu_twin_of_a_plain_function_mlp_is_the_mlp_twin():
         cert.check(X[:, :3])
     with pytest.raises(ValueError, match="constants='unit' is for ntkfix.MLP"):
         ntkfix.to_relu(ntkfix.FixedPattern(mlp_fn, P0), p, X, constants="unit")
-    leaky = lambda w, x: jax.nn.leaky_relu(x @ w)[:, :1]
-    with pytest.raises(UnsupportedOperation, match="not converted yet"):
-        ntkfix.to_relu(ntkfix.FixedPattern(leaky, jnp.ones((5, 3))), jnp.ones((5, 3)), X)
+    gated = lambda w, x: ((x @ w) * (x @ w > 0))[:, :1]  # a comparison not used by a select
+    with pytest.raises(UnsupportedOperation, match="other than as the condition of a select"):
+        ntkfix.to_relu(ntkfix.FixedPattern(gated, jnp.ones((5, 3))), jnp.ones((5, 3)), X)
 
 
 def test_a_generic_kernel_on_disk_equals_the_one_in_memory_and_resumes(tmp_path):

@@ -10,7 +10,7 @@ import pytest
 import ntkfix
 from ntkfix._kernels import cost
 from ntkfix._models.function import Function
-from tests.helpers import assert_close, rel_err
+from tests.helpers import assert_close, rel_err, requires_nt
 from tests.ntkfix.test_any_network import SPEC, XI, cnn_fn, cnn_params, mlp_fn, moved
 
 
@@ -97,3 +97,41 @@ def test_bad_implementation_names_the_argument():
         ntkfix.empirical_ntk(
             SPEC, SPEC.init(jax.random.PRNGKey(0)), XI[:, 0, :5, 0], implementation="jacobian"
         )
+
+
+def test_traced_graphs_are_cached_per_shape_and_bounded(monkeypatch):
+    from ntkfix._models import graph
+
+    monkeypatch.setattr(graph, "_PROGRAMS", graph.collections.OrderedDict())
+    monkeypatch.setattr(graph, "MAX_PROGRAMS", 2)
+    p0 = cnn_params()
+    fap = ntkfix.FixedPattern(cnn_fn, p0)
+    first = fap.program(jnp.asarray(XI))
+    assert fap.program(jnp.asarray(XI) + 1.0) is first  # values do not matter
+    for n in (2, 3, 4):
+        fap.apply(p0, XI[:n])
+    assert len(graph._PROGRAMS) == 2 and fap.program(jnp.asarray(XI)) is not first
+
+
+@requires_nt
+def test_the_fap_cnn_kernel_approaches_the_cntk_as_channels_grow(nt):
+    stax = nt.stax
+
+    def distance(channels, seed):
+        triple = stax.serial(
+            stax.Conv(channels, (3, 3), padding="SAME"),
+            stax.Relu(),
+            stax.Conv(channels, (3, 3), padding="SAME"),
+            stax.Relu(),
+            stax.GlobalAvgPool(),
+            stax.Dense(1),
+        )
+        _, p0 = triple[0](jax.random.PRNGKey(seed), (-1, 8, 8, 1))
+        fap = ntkfix.FixedPattern(triple, p0)
+        return ntkfix.kernel_distance(
+            ntkfix.empirical_ntk(fap, p0, XI), ntkfix.infinite_ntk(fap, XI)
+        )
+
+    narrow = np.mean([distance(4, s) for s in range(3)])
+    wide = np.mean([distance(128, s) for s in range(3)])
+    assert wide < narrow / 2.5  # ~ 1/sqrt(channels): 5.7x expected

@@ -48,3 +48,33 @@ def test_the_twin_of_a_stax_residual_cnn_as_a_stax_pair(nt):
     assert_close(
         jax.jit(lambda t, q, x: t.apply(q, x))(twin, tp, jnp.asarray(XI)), twin.apply(tp, XI)
     )
+
+
+def _leaky_cnn(p, x):
+    dn = ("NHWC", "HWIO", "NHWC")
+    h = jax.lax.conv_general_dilated(x, p["c1"], (1, 1), "SAME", dimension_numbers=dn)
+    h = jax.nn.leaky_relu(h, 0.1)
+    h = jnp.where(h @ p["m"] > 0.05, h @ p["m"], 0.3 * h @ p["m"])  # a hand-written select
+    return jnp.mean(h, axis=(1, 2)) @ p["w"]
+
+
+def test_the_twin_of_a_leaky_relu_cnn_is_a_relu_network():
+    k1, k2, k3 = jax.random.split(jax.random.PRNGKey(2), 3)
+    p0 = {
+        "c1": jax.random.normal(k1, (3, 3, 1, 5)) / 3.0,
+        "m": jax.random.normal(k2, (5, 5)) / np.sqrt(5.0),
+        "w": jax.random.normal(k3, (5, 2)) / np.sqrt(5.0),
+    }
+    y = np.sin(np.arange(12.0).reshape(6, 2))
+    fap = ntkfix.FixedPattern(_leaky_cnn, p0)
+    assert_close(fap.apply(p0, XI), _leaky_cnn(p0, XI))
+    trained = ntkfix.train(fap, p0, XI, y, steps=30, lr=0.5, record_every=30, track=()).params
+    assert rel_err(fap.apply(trained, XI), _leaky_cnn(trained, XI)) > 1e-6  # moved off p0
+    twin, tp, cert = ntkfix.to_relu(fap, trained, XI)
+    # two selects, each rewritten on both streams (the initial net's and the trained)
+    assert cert.exact and cert.building.rows_ok.all() and len(cert.M) == 4
+    assert_close(twin.apply(tp, XI), fap.apply(trained, XI), atol=1e-12, rtol=1e-11)
+    from tests.ntkfix.test_any_network import _primitives
+
+    prims = _primitives(jax.make_jaxpr(twin.fn)(tp, jnp.asarray(XI)).jaxpr)
+    assert "max" in prims and not prims & {"select_n", "gt", "ge", "lt", "le", "eq"}
