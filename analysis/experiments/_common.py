@@ -24,7 +24,8 @@ class SeedRuns:
     Attributes:
       result: the ``TrainResult`` of the seeds that did not diverge (None if all did).
       trained: those seeds, in the order of ``result``'s seed axis.
-      diverged: seed -> the ``TrainingDiverged`` it raised.
+      diverged: seed -> the ``TrainingDiverged`` it raised (or the ValueError of a
+        vanishing NTK at theta_0).
     """
 
     result: ntkfix.TrainResult | None
@@ -41,12 +42,31 @@ class SeedRuns:
         return jax.tree_util.tree_map(lambda a: a[i], self.result.params)
 
 
+DEAD = "needs lambda_max(Theta_0) > 0"  # train_many's refusal of a vanishing NTK (lr=None)
+
+
+def _dead_seeds(spec, seeds, x, y, kwargs) -> list[int]:
+    """The seeds whose theta_0 has a vanishing NTK (every ReLU dead): one GD step each."""
+    dead = []
+    for seed in seeds:
+        try:
+            ntkfix.train_many(spec, [seed], x, y, **{**kwargs, "steps": 1, "record_every": 1})
+        except ValueError as e:  # TrainingDiverged of one step: alive, not dead
+            if DEAD in str(e):
+                dead.append(seed)
+    if not dead:
+        raise RuntimeError("train_many refused a vanishing NTK but no seed alone has one")
+    return dead
+
+
 def train_seeds(spec: ntkfix.MLP, seeds, x, y, **kwargs) -> SeedRuns:
     """``ntkfix.train_many(spec, seeds, x, y, **kwargs)``, dropping seeds that diverge.
 
     ``train_many`` raises on the first diverged seed; that seed is recorded and the
     remaining ones are run again (one extra run per diverged seed), so the other seeds'
-    results are kept and identical to a run without the diverged one.
+    results are kept and identical to a run without the diverged one. A seed whose NTK
+    vanishes at theta_0 (a narrow deep net with every ReLU dead, when lr is
+    n / lambda_max) cannot be trained: it is recorded the same way (its ValueError).
     """
     if not isinstance(spec, ntkfix.MLP):  # a network function with init(key) (``_arch.CNN``)
         kwargs = {"init_fn": spec.init, **kwargs}
@@ -59,6 +79,13 @@ def train_seeds(spec: ntkfix.MLP, seeds, x, y, **kwargs) -> SeedRuns:
             seed = todo[0] if e.seed is None else int(e.seed)
             diverged[seed] = e
             todo.remove(seed)
+            continue
+        except ValueError as e:  # lr=None and some seed's NTK vanishes (a dead narrow net)
+            if DEAD not in str(e):
+                raise
+            for seed in _dead_seeds(spec, todo, x, y, kwargs):
+                diverged[seed] = e
+                todo.remove(seed)
             continue
         return SeedRuns(res, tuple(todo), diverged)
     return SeedRuns(None, (), diverged)

@@ -109,3 +109,29 @@ def test_depth_sections_state_the_fits(tmp_path):
     assert "fap, depth 1: +50 steps per e-fold of n" in sec.text and sec.figures[0].exists()
     assert {"width_threshold_depth", "dynamics_depth", "kernel_distance_cnn"} <= set(SUITE)
     assert "dynamics_cnn" not in SUITE
+
+
+def test_a_dead_seed_counts_as_not_reaching():
+    """A width-2 depth-4 net with every ReLU dead at theta_0 (seed 2 here) has a vanishing
+    NTK: lr = n / lambda_max is undefined, the seed is recorded, the others train."""
+    import jax
+
+    import ntkfix
+    from analysis.experiments._task import sphere_task
+
+    cell = {**threshold.SCHEMA, "n": 8, "d": 8, "width": 2, "depth": 4, "seeds": [0, 1, 2, 3, 4],
+            "steps": 20, "record_every": 5}  # fmt: skip
+    spec = ntkfix.MLP(8, 2, 4)
+    x = sphere_task(0, 8, 8).x  # the cell's points
+    K = [ntkfix.empirical_ntk(spec, spec.init(jax.random.PRNGKey(s)), x) for s in cell["seeds"]]
+    lam = [float(np.linalg.eigvalsh(np.asarray(k))[-1]) for k in K]
+    dead = [s for s, v in zip(cell["seeds"], lam, strict=True) if v == 0]
+    assert dead  # the case exists
+    from analysis.experiments._common import train_seeds
+
+    runs = train_seeds(spec, cell["seeds"], x, sphere_task(0, 8, 8).y, steps=20)
+    vanished = [s for s, e in runs.diverged.items() if not isinstance(e, ntkfix.TrainingDiverged)]
+    assert sorted(vanished) == dead
+    assert set(runs.trained) == set(cell["seeds"]) - set(runs.diverged)
+    row = threshold.run_cell(cell)
+    assert row["n_diverged"] >= len(dead) and row["n_reached"] <= 5 - len(dead)
