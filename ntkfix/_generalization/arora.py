@@ -44,7 +44,7 @@ import jax
 import jax.numpy as jnp
 
 from ntkfix._core.validate import check_inputs, check_key, check_positive_int
-from ntkfix._kernels.infinite import _arccos_relu, snap_tolerance
+from ntkfix._kernels.closed_form import arccos_relu, snap_tolerance
 from ntkfix._models.mlp import MLP, Params
 
 
@@ -74,7 +74,7 @@ def arora_kernel(x1: Any, x2: Any = None) -> jax.Array:
     x2 = x1 if x2 is None else check_inputs(x2, "x2", x1.shape[1])
     gram = x1 @ x2.T
     s11, s22 = jnp.sum(x1 * x1, axis=1), jnp.sum(x2 * x2, axis=1)
-    _, kdot = _arccos_relu(s11, s22, gram, snap_tolerance(x1.shape[1], gram.dtype))
+    _, kdot = arccos_relu(s11, s22, gram, snap_tolerance(x1.shape[1], gram.dtype))
     return gram * kdot
 
 
