@@ -21,7 +21,7 @@ import numpy as np
 from ntkfix._core import nt as _nt
 from ntkfix._core.validate import check_choice, check_inputs, check_positive_int, normalize_layers
 from ntkfix._kernels.budget import check_memory_kernel
-from ntkfix._kernels.closed_form import TEMPORARIES, closed_form_source
+from ntkfix._kernels.closed_form import TEMPORARIES, closed_form_block, closed_form_source
 from ntkfix._kernels.layout import mirrored
 from ntkfix._kernels.tiling import TileRunner, TileSource, tiled_kernel
 from ntkfix._models.base import check_model
@@ -29,16 +29,6 @@ from ntkfix._models.function import check_batch
 from ntkfix._models.mlp import MLP
 
 BACKENDS = ("auto", "neural_tangents", "closed_form")
-INFINITE_BLOCK = 512  # rows per tile of the closed form (CPU; 4x on accelerators)
-
-
-def closed_form_block(n: int) -> int:
-    """Rows per tile of the closed form: ``INFINITE_BLOCK`` (x4 on accelerators), halved
-    while n < 2 block (so that K(x, x) still has off-diagonal tiles), at least 128."""
-    block = INFINITE_BLOCK * (1 if jax.default_backend() == "cpu" else 4)
-    while block > 128 and n < 2 * block:
-        block //= 2
-    return block
 
 
 def closed_form_kernel(
