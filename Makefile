@@ -60,10 +60,12 @@ docs-serve: docs
 bench: .venv/.synced
 	.venv/bin/python -m benchmarks.run --out $(OUT)/bench
 	.venv/bin/python -m benchmarks.networks --out $(OUT)/bench-networks
+	.venv/bin/python -m benchmarks.infinite --out $(OUT)/bench-infinite
 
 bench-quick: .venv/.synced
 	.venv/bin/python -m benchmarks.run --quick --out $(OUT)/bench-quick
 	.venv/bin/python -m benchmarks.networks --quick --out $(OUT)/bench-networks-quick
+	.venv/bin/python -m benchmarks.infinite --quick --out $(OUT)/bench-infinite-quick
 
 clean:
 	rm -rf .venv .venv-latest $(TOOLS) results site

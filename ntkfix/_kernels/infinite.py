@@ -143,10 +143,16 @@ def infinite_nngp(
     return closed_form_kernel(spec, x1, x2, "nngp", layers, block_size=block, name="infinite_nngp")
 
 
+@functools.lru_cache(maxsize=64)
+def _stax_of(spec: MLP):
+    """``spec.stax()``, once per spec: the same kernel_fn, so its jitted tiles are reused."""
+    return spec.stax()
+
+
 def _nt_call(spec, x1, x2, which, block):
     _nt.import_nt(f"backend='neural_tangents' ({which})")
     name = "infinite_ntk" if which == "ntk" else "infinite_nngp"
-    return stax_kernel(spec.stax(), x1, x2, which, block_size=block, name=name)
+    return stax_kernel(_stax_of(spec), x1, x2, which, block_size=block, name=name)
 
 
 @functools.partial(jax.jit, static_argnames=("kernel_fn", "which", "diag"))
