@@ -12,7 +12,7 @@ the preconditioned spectrum cond(K) * eps32 is not far above 1):
     A x = K x + reg x                   (float64, streamed over row blocks of K)
     alpha = r^T z / p^T A p; X += alpha p; r -= alpha A p; z = (L L^T)^-1 r; ...
 
-Each iteration reads K once, in row blocks of ``STREAM_BYTES`` (K may be a read-only
+Each iteration reads K once, in row blocks (``ntkfix._kernels.streamed``; K may be a read-only
 ``numpy.memmap``, e.g. the file of ``*_to_disk``), so memory is the factor (n^2 * 4
 bytes) plus O(n * block). Iterations stop when every column's relative residual
 ||r|| / ||y|| is below ``tol`` (default 1e-13: y^T K^-1 y then agrees with a float64
@@ -29,27 +29,9 @@ import scipy.linalg
 import scipy.sparse.linalg
 
 from ntkfix._core.errors import IllConditionedKernel
+from ntkfix._kernels.streamed import row_blocks, stream_matmul
 
-STREAM_BYTES = 256 * 2**20  # float64 bytes of one streamed row block of K
 MAX_ITER = 100
-
-
-def _rows(n: int) -> int:
-    return max(1, STREAM_BYTES // (8 * n))
-
-
-def stream_matmul(K: Any, X: np.ndarray, reg: float = 0.0) -> np.ndarray:
-    """(K + reg I) X in float64, reading ``K`` (n, n) in row blocks (any float dtype,
-    array or memory map); X (n, k) float64."""
-    n = K.shape[0]
-    out = np.empty((n, X.shape[1]))
-    step = _rows(n)
-    for a in range(0, n, step):
-        b = min(n, a + step)
-        out[a:b] = np.asarray(K[a:b], np.float64) @ X
-    if reg:
-        out += reg * X
-    return out
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -78,12 +60,12 @@ def float32_factor(K: Any, name: str = "K", regularization: float = 0.0) -> Floa
     to float32 precision: add a regularization)."""
     n = K.shape[0]
     A = np.empty((n, n), np.float32, order="F")
-    step = _rows(n)
-    for a in range(0, n, step):
-        A[a : min(n, a + step)] = K[a : min(n, a + step)]
+    blocks = list(row_blocks(K))
+    for a, b in blocks:
+        A[a:b] = K[a:b]
     mean_diag = float(np.mean(np.diagonal(A), dtype=np.float64))
     # the 1-norm of a symmetric K: its largest absolute row sum
-    anorm = max(float(np.abs(A[a : a + step]).sum(axis=1).max()) for a in range(0, n, step))
+    anorm = max(float(np.abs(A[a:b]).sum(axis=1).max()) for a, b in blocks)
     if regularization:
         A[np.diag_indices(n)] += np.float32(regularization)
     L, info = scipy.linalg.lapack.spotrf(A, lower=1, clean=1, overwrite_a=1)
