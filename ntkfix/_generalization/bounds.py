@@ -23,19 +23,16 @@ from typing import Any
 
 import numpy as np
 
-from ntkfix._core.errors import IllConditionedKernel
-from ntkfix._core.host import available_memory
 from ntkfix._core.validate import (
     as_host_float64,
     check_choice,
     check_fraction,
-    check_nonneg_float,
     check_targets,
 )
-from ntkfix._generalization.large import float32_factor
+from ntkfix._generalization.large import as_kernel_array, checked_factor, use_pcg
 from ntkfix._generalization.large import lambda_min as pcg_lambda_min
 from ntkfix._generalization.large import solve as pcg_solve
-from ntkfix._generalization.linalg import default_max_condition, factorize, kernel_dtype
+from ntkfix._generalization.linalg import factorize
 
 SETTINGS = ("two_layer", "deep")
 
@@ -97,43 +94,11 @@ class GeneralizationBound:
     reference: str
 
 
-SOLVERS = ("auto", "cholesky", "float32_pcg")
-
-
-def use_pcg(K: Any, solver: str) -> bool:
-    """Whether ``solver`` ("auto": when K is a memory map, or a float64 copy of K and
-    its factor would not fit in half the available memory) picks the float32-factor PCG
-    of ``ntkfix._generalization.large``."""
-    check_choice(solver, "solver", SOLVERS)
-    if solver != "auto":
-        return solver == "float32_pcg"
-    n = int(np.shape(K)[0]) if np.ndim(K) == 2 else 0
-    avail = available_memory()
-    too_big = avail is not None and 2 * 8 * n * n > 0.5 * avail
-    return isinstance(K, np.memmap) or too_big
-
-
 def _complexity(K, y, jitter, max_condition, solver="auto"):
     """(Complexity, factor, Y (n, k) float64, lambda_min function)."""
     if use_pcg(K, solver):
-        K = K if isinstance(K, np.ndarray) else np.asarray(K)  # a memmap stays a memmap
-        if K.ndim != 2 or K.shape[0] != K.shape[1] or K.dtype.kind not in "biuf":
-            raise ValueError(
-                f"K must be a square (n, n) real kernel matrix, got {K.dtype} {K.shape}"
-            )
-        if isinstance(jitter, str):
-            raise ValueError(f"jitter='auto' needs solver='cholesky'; got jitter={jitter!r}")
-        reg = check_nonneg_float(jitter, "jitter")
-        factor = float32_factor(K, "K", reg)
-        limit = default_max_condition(kernel_dtype(K)) if max_condition is None else max_condition
-        if factor.condition_number > limit:
-            raise IllConditionedKernel(
-                f"K ({factor.n} x {factor.n}) has condition number ~ "
-                f"{factor.condition_number:.3g} > max_condition = {limit:.3g}; pass jitter > 0",
-                condition_number=factor.condition_number,
-                max_condition=float(limit),
-                regularization=reg,
-            )
+        K = as_kernel_array(K, "K")
+        factor = checked_factor(K, "K", jitter, max_condition, "jitter")
         Y = check_targets(y, "y", rows=factor.n, against="K", host=True)
         X, _ = pcg_solve(K, Y, factor)
         lam = lambda: pcg_lambda_min(K, factor)  # noqa: E731

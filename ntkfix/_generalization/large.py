@@ -29,9 +29,59 @@ import scipy.linalg
 import scipy.sparse.linalg
 
 from ntkfix._core.errors import IllConditionedKernel
+from ntkfix._core.host import available_memory
+from ntkfix._core.validate import check_choice, check_nonneg_float
+from ntkfix._generalization.linalg import default_max_condition, kernel_dtype
 from ntkfix._kernels.streamed import row_blocks, stream_matmul
 
 MAX_ITER = 100
+SOLVERS = ("auto", "cholesky", "float32_pcg")
+
+
+def use_pcg(K: Any, solver: str) -> bool:
+    """Whether ``solver`` ("auto": when K is a memory map, or a float64 copy of K and
+    its factor would not fit in half the available memory) picks this module's PCG."""
+    check_choice(solver, "solver", SOLVERS)
+    if solver != "auto":
+        return solver == "float32_pcg"
+    n = int(np.shape(K)[0]) if np.ndim(K) == 2 else 0
+    avail = available_memory()
+    too_big = avail is not None and 2 * 8 * n * n > 0.5 * avail
+    return isinstance(K, np.memmap) or too_big
+
+
+def as_kernel_array(K: Any, name: str) -> np.ndarray:
+    """``K`` as a square real numpy array (a memory map stays one; no float64 copy)."""
+    K = K if isinstance(K, np.ndarray) else np.asarray(K)
+    if K.ndim != 2 or K.shape[0] != K.shape[1] or K.dtype.kind not in "biuf":
+        raise ValueError(
+            f"{name} must be a square (n, n) real kernel matrix, got {K.dtype} {K.shape}"
+        )
+    return K
+
+
+def checked_factor(
+    K: np.ndarray, name: str, regularization: Any, max_condition: float | None, arg: str
+) -> Float32Factor:
+    """``float32_factor`` of K + reg I, refused (``IllConditionedKernel``) when its
+    condition estimate exceeds ``max_condition`` (default 0.1 / eps(K.dtype), as the
+    float64 solves); ``arg`` names the caller's regularization argument."""
+    if isinstance(regularization, str):
+        raise ValueError(
+            f"{arg}={regularization!r} needs solver='cholesky'; give {arg} as a number >= 0"
+        )
+    reg = check_nonneg_float(regularization, arg)
+    factor = float32_factor(K, name, reg)
+    limit = default_max_condition(kernel_dtype(K)) if max_condition is None else max_condition
+    if factor.condition_number > limit:
+        raise IllConditionedKernel(
+            f"{name} ({factor.n} x {factor.n}) has condition number ~ "
+            f"{factor.condition_number:.3g} > max_condition = {limit:.3g}; pass {arg} > 0",
+            condition_number=factor.condition_number,
+            max_condition=float(limit),
+            regularization=reg,
+        )
+    return factor
 
 
 @dataclasses.dataclass(frozen=True, eq=False)

@@ -65,3 +65,23 @@ def test_pcg_errors_name_the_argument():
     b = ntkfix.complexity(K, y, solver="cholesky", jitter=1e-3, return_info=True)
     assert a.jitter == 1e-3 and a.value == pytest.approx(b.value, rel=1e-9)
     assert jnp.isfinite(a.value)
+
+
+def test_kernel_regression_with_pcg_and_memory_maps(tmp_path):
+    K, y = _problem(600, seed=2)
+    Kx = K[:50] * np.float32(0.9)
+    np.save(tmp_path / "K.npy", K)
+    np.save(tmp_path / "Kx.npy", Kx)
+    mK, mKx = (np.load(tmp_path / f, mmap_mode="r") for f in ("K.npy", "Kx.npy"))
+    ref = ntkfix.kernel_regression(K, y, Kx, 1e-4, solver="cholesky", return_info=True)
+    got = ntkfix.kernel_regression(mK, y, mKx, 1e-4, return_info=True)  # auto: PCG
+    np.testing.assert_allclose(got.test, ref.test, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(got.train, ref.train, rtol=1e-6, atol=1e-6)
+    assert got.ridge == 1e-4
+    spec = ntkfix.MLP(3, 1, 2)
+    x = np.random.default_rng(0).normal(size=(40, 3))
+    a = ntkfix.ntk_regression(spec, None, x[:30], np.sin(x[:30, 0]), x[30:], ridge=1e-3)
+    b = ntkfix.ntk_regression(
+        spec, None, x[:30], np.sin(x[:30, 0]), x[30:], ridge=1e-3, solver="float32_pcg"
+    )
+    np.testing.assert_allclose(b, a, rtol=1e-6, atol=1e-7)
