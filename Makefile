@@ -6,6 +6,7 @@ UV_VERSION := 0.13.9
 TOOLS := .tools
 UV := $(TOOLS)/bin/uv
 OUT ?= results
+BENCH_TMP ?= /tmp
 
 .PHONY: report report-quick test test-latest lint bench bench-quick docs docs-serve clean
 
@@ -61,11 +62,15 @@ bench: .venv/.synced
 	.venv/bin/python -m benchmarks.run --out $(OUT)/bench
 	.venv/bin/python -m benchmarks.networks --out $(OUT)/bench-networks
 	.venv/bin/python -m benchmarks.infinite --out $(OUT)/bench-infinite
+	.venv/bin/python -m benchmarks.solve --n 8000
+	.venv/bin/python -m benchmarks.large --kernel infinite --n 60000 --depth 3 --path $(BENCH_TMP)/ntkfix_inf60k.npy
 
 bench-quick: .venv/.synced
 	.venv/bin/python -m benchmarks.run --quick --out $(OUT)/bench-quick
 	.venv/bin/python -m benchmarks.networks --quick --out $(OUT)/bench-networks-quick
 	.venv/bin/python -m benchmarks.infinite --quick --out $(OUT)/bench-infinite-quick
+	.venv/bin/python -m benchmarks.solve --quick
+	.venv/bin/python -m benchmarks.large --kernel infinite --n 4000 --depth 3 --path $(BENCH_TMP)/ntkfix_inf4k.npy
 
 clean:
 	rm -rf .venv .venv-latest $(TOOLS) results site
