@@ -2,7 +2,8 @@
 
     python -m benchmarks.solve [--quick] [--n 8000] [--direct] [--memmap PATH]
 
-K = H^infty of Arora et al. (``ntkfix.arora_kernel``) on n points uniform on the sphere
+K = H^infty of Arora et al. (``infinite_ntk(arora_spec(d), x, trainable=0)``, which
+equals ``ntkfix.arora_kernel`` and is tiled) on n points uniform on the sphere
 in d = 32, float32, y = sign(x_0); ``ntkfix.complexity(K, y, solver=...)``. With
 ``--direct`` (default on for n <= 16000) the float64 Cholesky runs too and the relative
 difference of y^T K^-1 y is reported. ``--memmap PATH`` writes K to a .npy file and
@@ -41,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{info['cpu']}, {info['cores']} cores, jax {info['jax']}; n={n}, d=32", flush=True)
     x = ntkfix.data.sphere(jax.random.PRNGKey(0), n, 32, jnp.float32)
     t0 = time.perf_counter()
-    K = np.asarray(ntkfix.arora_kernel(x))
+    K = np.asarray(ntkfix.infinite_ntk(ntkfix.arora_spec(32), x, trainable=0))
     y = np.sign(np.asarray(x[:, 0]) + 1e-3).astype(np.float64)
     print(f"kernel {K.dtype} {K.shape} in {time.perf_counter() - t0:.1f} s", flush=True)
     if args.memmap:
