@@ -113,8 +113,8 @@ def check_memory_kernel(
     disk = TO_DISK.get(name, "a kernel computed in row blocks")
     raise KernelTooLarge(
         f"{name}: an ({n1}, {n2}) kernel needs ~{format_bytes(need)} of memory (output "
-        f"{format_bytes(n1 * n2 * per_entry)} + tiles of {block} "
-        f"{format_bytes(working)}) but {format_bytes(avail)} are available "
+        f"{format_bytes(n1 * n2 * per_entry)} + features {format_bytes((n1 + n2) * per_row)} "
+        f"+ tiles of {block} {format_bytes(working)}) but {format_bytes(avail)} are available "
         f"({MEMORY_FRACTION:.0%} usable); the largest n for which K(x, x) fits is {n_max}. "
         f"For larger kernels use {disk}, which writes it to a .npy file tile by tile"
     )
