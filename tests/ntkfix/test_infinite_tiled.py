@@ -96,13 +96,13 @@ def _largest(msg: str) -> int:
 )
 def test_kernels_too_large_for_memory_are_refused_before_allocation(monkeypatch, call, twin):
     spec = ntkfix.MLP(in_dim=6, width=8, depth=2)
-    x = _x(6000)
-    avail = 200 * 2**20  # 200 MiB: an n=6000 float64 kernel (275 MiB) does not fit
+    x = _x(4000)
+    avail = 100 * 2**20  # 100 MiB: an n=4000 float64 kernel (122 MiB) does not fit
     monkeypatch.setattr(budget, "device_memory", lambda device=None: avail)
     with pytest.raises(ntkfix.KernelTooLarge, match=twin) as info:
         call(spec, x)
     n_max = _largest(str(info.value))
-    assert 3000 < n_max < 6000
+    assert 2000 < n_max < 4000
     assert str(n_max) in str(info.value)
     # the largest n that fits is accepted (and computed), one more is refused
     call(spec, x[:n_max])
