@@ -49,9 +49,26 @@ test-latest: .venv-latest/.synced
 lint: .venv/.synced
 	.venv/bin/ruff check ntkfix analysis tests benchmarks
 
-# The documentation site (warnings are errors); notebooks are rendered without outputs.
-docs: .venv/.synced
-	rm -rf docs/notebooks && mkdir -p docs/notebooks && cp notebooks/*.ipynb docs/notebooks/
+# The documentation site (warnings are errors), readable offline and from file://: the
+# notebooks executed (outputs and figures kept; each re-runs only when it changed), MathJax
+# copied from the django-static-mathjax wheel (no CDN), relative links (use_directory_urls).
+NOTEBOOKS := $(wildcard notebooks/*.ipynb)
+EXECUTED := $(patsubst notebooks/%,docs/notebooks/%,$(NOTEBOOKS))
+MATHJAX := docs/javascripts/mathjax
+
+docs/notebooks/%.ipynb: notebooks/%.ipynb .venv/.synced
+	@mkdir -p docs/notebooks
+	MPLBACKEND=module://matplotlib_inline.backend_inline .venv/bin/jupyter nbconvert --to notebook \
+	  --execute --ExecutePreprocessor.timeout=600 --output-dir docs/notebooks $< --log-level=WARN
+
+$(MATHJAX)/tex-mml-chtml.js: .venv/.synced
+	rm -rf $(MATHJAX) && mkdir -p $(MATHJAX)/output/chtml $(MATHJAX)/input/tex
+	src=$$(.venv/bin/python -c "import mathjax, pathlib; print(pathlib.Path(mathjax.__file__).parent / 'static/mathjax')") \
+	  && cp $$src/es5/tex-mml-chtml.js $$src/LICENSE $(MATHJAX)/ \
+	  && cp -r $$src/es5/output/chtml/fonts $(MATHJAX)/output/chtml/ \
+	  && cp -r $$src/es5/input/tex/extensions $(MATHJAX)/input/tex/
+
+docs: .venv/.synced $(EXECUTED) $(MATHJAX)/tex-mml-chtml.js
 	NO_MKDOCS_2_WARNING=1 .venv/bin/mkdocs build --strict --site-dir site
 
 docs-serve: docs

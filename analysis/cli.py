@@ -145,6 +145,9 @@ def main(argv: list[str] | None = None) -> int:
     from ntkfix._core.errors import USER_ERRORS
 
     args = build_parser().parse_args(argv)
+    import matplotlib
+
+    matplotlib.use("Agg")  # the command line writes figures to files, never to a window
     try:
         return args.fn(args)
     except (AnalysisError, *USER_ERRORS) as e:

@@ -2,22 +2,23 @@
 
 Every function takes a DataFrame as produced by ``analysis.runner`` and returns the
 Figure; given ``path`` (without suffix) it also saves ``path``.png and ``path``.pdf.
+Importing this module chooses no backend: in a notebook the figures show inline; the
+command line and the report choose the file-only "Agg" backend (``use_file_backend``).
 """
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import matplotlib
+import matplotlib.lines
+import matplotlib.pyplot as plt
 import matplotlib.ticker
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")  # headless: figures are files (notebooks display the returned Figure)
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from analysis.fits import loglog_fit  # noqa: E402
+from analysis.fits import loglog_fit
 
 STYLE = {
     "figure.figsize": (5.2, 3.6),
@@ -30,6 +31,22 @@ STYLE = {
     "font.size": 9,
 }
 COLORS = plt.get_cmap("tab10").colors
+
+
+@contextlib.contextmanager
+def style():
+    """The figures' STYLE for the ``with`` block. A backend activated inside it (the notebook's
+    inline one, on the first figure) switches interactive mode on: that is kept, not reverted
+    with the style, or later figures would no longer show inline."""
+    with plt.rc_context(STYLE):
+        yield
+        interactive = matplotlib.is_interactive()
+    matplotlib.interactive(interactive)
+
+
+def use_file_backend() -> None:
+    """Switch matplotlib to the non-interactive "Agg" backend (figures only go to files)."""
+    matplotlib.use("Agg")
 
 
 def save(fig, path: str | Path | None) -> None:
@@ -61,7 +78,7 @@ def distance_vs_width(
     df: pd.DataFrame, metric: str = "dist_fro", by: str = "depth", path=None, title=None
 ):
     """Kernel distance vs width, log-log, mean ± std over seeds, fitted slope in the legend."""
-    with plt.rc_context(STYLE):
+    with style():
         fig, ax = plt.subplots()
         for i, (key, g) in enumerate(df.groupby(by)):
             s = g.groupby("width")[metric].agg(["mean", "std"]).fillna(0.0)
@@ -82,7 +99,7 @@ def distance_vs_width(
 
 def kernel_heatmaps(kernels: dict[str, np.ndarray], path=None, title=None):
     """Side-by-side heatmaps of kernels (shared color scale)."""
-    with plt.rc_context(STYLE):
+    with style():
         fig, axes = plt.subplots(1, len(kernels), figsize=(3.2 * len(kernels), 3.0), squeeze=False)
         vmin = min(float(np.min(k)) for k in kernels.values())
         vmax = max(float(np.max(k)) for k in kernels.values())
@@ -101,7 +118,7 @@ def kernel_heatmaps(kernels: dict[str, np.ndarray], path=None, title=None):
 
 def spectra(eigs: dict[str, np.ndarray], path=None, title=None):
     """Eigenvalues (descending) of several kernels on a log scale."""
-    with plt.rc_context(STYLE):
+    with style():
         fig, ax = plt.subplots()
         for i, (name, ev) in enumerate(eigs.items()):
             ev = np.asarray(ev)
@@ -152,7 +169,7 @@ def complexity_vs_noise(df: pd.DataFrame, path=None, title=None):
     Bands: ± one std over seeds."""
     colors = _label_colors(df)
     kernels = df[df["kind"] == "kernel"]
-    with plt.rc_context(STYLE):
+    with style():
         fig, (a, b) = plt.subplots(1, 2, figsize=(10.4, 3.8))
         _lines_by_label(a, kernels, "p", "complexity_normalized", colors)
         a.set(xlabel="label noise p", ylabel="complexity  sqrt(2 yᵀK⁻¹y / n)  [H∞ units]")
@@ -172,7 +189,7 @@ def generalization_vs_size(df: pd.DataFrame, path=None, title=None):
     panels per label-noise level p; bands: ± one std over seeds."""
     colors = _label_colors(df)
     ps = sorted(df["p"].unique())
-    with plt.rc_context(STYLE):
+    with style():
         fig, axes = plt.subplots(2, len(ps), figsize=(5.2 * len(ps), 6.6), squeeze=False)
         for j, p in enumerate(ps):
             g = df[df["p"] == p]
@@ -217,7 +234,7 @@ def loss_curves(df: pd.DataFrame, path=None, title=None):
     column's ``train_loss``."""
     depths = sorted(df["depth"].unique())
     widths = sorted(df["width"].unique())
-    with plt.rc_context(STYLE):
+    with style():
         fig, axes = plt.subplots(
             1, len(depths), figsize=(4.2 * len(depths), 3.6), squeeze=False, sharey=True
         )
@@ -253,7 +270,7 @@ def by_width(df: pd.DataFrame, metrics: dict[str, str], path=None, title=None):
     """One panel per metric (column -> axis label) vs width, log-log, mean ± std over seeds;
     color = depth, line = model (solid FAP, dashed ReLU); the legend gives the fitted slope."""
     depths = sorted(df["depth"].unique())
-    with plt.rc_context(STYLE):
+    with style():
         fig, axes = plt.subplots(1, len(metrics), figsize=(4.4 * len(metrics), 3.8), squeeze=False)
         for ax, (metric, label) in zip(axes[0], metrics.items(), strict=True):
             for (depth, model), g in df.groupby(["depth", "model"]):
@@ -290,7 +307,7 @@ def rate_comparison(df: pd.DataFrame, path=None, title=None):
     """Measured per-step loss decay 1 - q (log-log) against kernel GD's on the same window
     (left) and against the NTK bound 1 - (1 - lr lambda_min / n)^2 (right); one point per
     run, color = model; on the diagonal the net converges as its NTK at init predicts."""
-    with plt.rc_context(STYLE):
+    with style():
         fig, axes = plt.subplots(1, 2, figsize=(9.0, 3.9))
         for ax, ref, xlabel in (
             (axes[0], "rate_kernel_gd", "kernel GD with Θ₀, same window: 1 - q"),
@@ -327,7 +344,7 @@ def width_threshold(df: pd.DataFrame, thr: pd.DataFrame, exps: pd.DataFrame, pat
     ReLU. Right: threshold width vs n (log-log), open markers where only an upper bound
     (the smallest grid width passed), with the fitted power law per model."""
     ns = sorted(df["n"].unique())
-    with plt.rc_context(STYLE):
+    with style():
         fig, (a, b) = plt.subplots(1, 2, figsize=(10.0, 3.9))
         for (n, model), g in df.groupby(["n", "model"]):
             g = g.sort_values("width")
@@ -394,7 +411,7 @@ def conversion_errors(df: pd.DataFrame, path=None, title=None):
         ("M_max", "max_l M_l", False, True),
     )
     marker = {"float32": "o", "float64": "s"}
-    with plt.rc_context(STYLE):
+    with style():
         fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.8))
         for (depth, bias, dtype), g in df.groupby(["depth", "b_std", "dtype"]):
             color, ls = COLORS[depths.index(depth) % 10], "-" if bias == 0 else "--"
@@ -414,11 +431,15 @@ def conversion_errors(df: pd.DataFrame, path=None, title=None):
             ax.set_ylabel(label)
             if log:
                 ax.set_yscale("log")
-        axes[0].legend(fontsize=5.5, ncol=2)
-        axes[2].legend(fontsize=6)
-        fig.suptitle(
-            title or "FAP -> ReLU (width 2m) conversion of trained FAP nets (o float32, s float64)"
-        )
-        fig.tight_layout()
+        # one legend for all panels, below them: color = depth, line = bias, marker = precision
+        line = matplotlib.lines.Line2D
+        keys = [line([], [], color=COLORS[i % 10], label=f"L={d}") for i, d in enumerate(depths)]
+        keys += [line([], [], color="k", ls="-" if b == 0 else "--", label=f"b_std={b:g}")
+                 for b in sorted(df["b_std"].unique())]  # fmt: skip
+        keys += [line([], [], color="k", ls="", marker=marker.get(t, "o"), label=t)
+                 for t in sorted(df["dtype"].unique())]  # fmt: skip
+        fig.legend(handles=keys, loc="lower center", ncol=len(keys), fontsize=10)
+        fig.suptitle(title or "FAP -> ReLU (width 2m) conversion of trained FAP nets")
+        fig.tight_layout(rect=(0, 0.09, 1, 1))
         save(fig, path)
     return fig

@@ -71,6 +71,8 @@ def measure(call, job: dict) -> dict:
     out = jax.block_until_ready(call())
     first = time.perf_counter() - t0
     K = np.asarray(out, dtype=np.float64)
+    if K.ndim == 4:  # (n, n, k, k) -> (n k, n k)
+        K = K.transpose(0, 2, 1, 3).reshape(K.shape[0] * K.shape[2], -1)
     summary = {"k_fro": float(np.linalg.norm(K)), "k_trace": float(np.trace(K))}
     del out, K
     times, loads = _timed(call, job.get("repeats", 3), quiet)

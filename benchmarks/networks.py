@@ -7,10 +7,13 @@ Networks (float32, K(x, x) traced, as ``make bench``'s MLP cells):
 - ``cnn``: 8x8x1 inputs, two 3x3 SAME conv layers of 64 and 256 channels with ReLU,
   global average pooling, a dense readout (k = 1); P = 148,288 parameters;
 - ``mlp_fn``: the MLP of ``make bench`` (in_dim 32, width 512, depth 2) written as a plain
-  function with ``jax.nn.relu`` (ntkfix sees a function, not an ``MLP``).
+  function with ``jax.nn.relu`` (ntkfix sees a function, not an ``MLP``);
+- ``mlp_fn10``: the same with k = 10 outputs, the kernel untraced (n, n, 10, 10): where
+  NTK-vector products beat Jacobian contraction.
 
-Methods: ``ntkfix`` (``ntkfix.empirical_ntk`` of the function: Jacobian contraction,
-tiled, K(x, x) symmetric) and neural-tangents' three implementations (``nt_jc``,
+Methods: ``ntkfix`` (``ntkfix.empirical_ntk`` of the function, the implementation its
+cost model picks, tiled, K(x, x) symmetric), ``ntkfix_jc`` / ``ntkfix_nvp`` (forced to
+Jacobian contraction / NTK-vector products) and neural-tangents' three implementations (``nt_jc``,
 ``nt_nvp``, ``nt_sd``), each jitted, each (network, n, method) in its own process
 (``benchmarks.cell``: median of the timed calls, peak memory of one more call). The
 operation count credited to every method is that of the Jacobian contraction with the
@@ -30,8 +33,10 @@ from pathlib import Path
 from benchmarks import machine
 from benchmarks.run import _child, _csv_choice, _csv_ints, _positive_float, _positive_int
 
-NETWORKS = ("cnn", "mlp_fn")
-METHODS = ("ntkfix", "nt_jc", "nt_nvp", "nt_sd")
+NETWORKS = ("cnn", "mlp_fn", "mlp_fn10")
+METHODS = ("ntkfix", "ntkfix_jc", "ntkfix_nvp", "nt_jc", "nt_nvp", "nt_sd")
+OURS = {"ntkfix": "auto", "ntkfix_jc": "jacobian", "ntkfix_nvp": "ntk_vector"}
+UNTRACED = frozenset({"mlp_fn10"})  # kernels (n, n, k, k); the others traced (n, n)
 NT_IMPL = {"nt_jc": 1, "nt_nvp": 2, "nt_sd": 3}
 CNN_CHANNELS = (64, 256)
 MLP_SHAPE = (32, 512, 2)  # in_dim, width, depth
@@ -61,11 +66,11 @@ def make(network: str, n: int, seed: int = 0):
 
         x = jax.random.normal(kx, (n, 8, 8, 1), jnp.float32)
         return fn, params, x
-    if network == "mlp_fn":
+    if network in ("mlp_fn", "mlp_fn10"):
         import ntkfix
 
         d, m, depth = MLP_SHAPE
-        spec = ntkfix.MLP(d, m, depth)
+        spec = ntkfix.MLP(d, m, depth, out_dim=10 if network == "mlp_fn10" else 1)
         params = spec.init(kp, jnp.float32)
 
         def fn(p, x):
@@ -91,17 +96,21 @@ def build_network(method: str, job: dict):
 
     fn, params, x = make(job["name"], job["n"], job.get("seed", 0))
     params, x = jax.block_until_ready((params, x))
-    if method == "ntkfix":
+    trace = job["name"] not in UNTRACED
+    if method in OURS:
         import ntkfix
 
-        return lambda: ntkfix.empirical_ntk(fn, params, x)
+        impl = OURS[method]
+        return lambda: ntkfix.empirical_ntk(fn, params, x, trace=trace, implementation=impl)
     if method not in NT_IMPL:
         raise ValueError(f"unknown method {method!r}; expected one of {METHODS}")
     from ntkfix._core import nt as _nt
 
     nt = _nt.import_nt(f"benchmark method {method}")
     kernel = jax.jit(
-        nt.empirical_ntk_fn(fn, trace_axes=(-1,), vmap_axes=0, implementation=NT_IMPL[method])
+        nt.empirical_ntk_fn(
+            fn, trace_axes=(-1,) if trace else (), vmap_axes=0, implementation=NT_IMPL[method]
+        )
     )
     return lambda: kernel(x, None, params)
 
@@ -141,7 +150,8 @@ def main(argv: list[str] | None = None) -> int:
         for n in ns:
             _, params, _ = make(name, 1)
             P = n_params(params)
-            flops = P * n * (n + 1)  # 2 k P n (n + 1) / 2 with k = 1
+            k = 10 if name in UNTRACED else 1
+            flops = P * n * (n + 1) * (k * k if name in UNTRACED else 1)  # 2 k^2 P n(n+1)/2
             for method in args.methods:
                 job = {
                     "kind": "network",
@@ -217,7 +227,8 @@ def write(rows: list[dict], out: Path, gflops_roof) -> None:
     head = (
         f"# Any-network NTK: ntkfix vs neural-tangents\n\n{desc.get('cpu')}, "
         f"{desc.get('cores')} cores, jax {desc.get('jax')}; matmul roofline "
-        f"{gflops_roof or float('nan'):.1f} GFLOP/s; float32, K(x, x) traced.\n\n"
+        f"{gflops_roof or float('nan'):.1f} GFLOP/s; float32, K(x, x) traced "
+        f"(untraced (n, n, k, k) for {', '.join(sorted(UNTRACED))}).\n\n"
     )
     table = markdown(COLUMNS, ([r.get(c, "") for c in COLUMNS] for r in rows))
     (out / "summary.md").write_text(head + table)

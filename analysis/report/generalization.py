@@ -72,7 +72,14 @@ def generalization_noise_section(df: pd.DataFrame, out: Path) -> Section:
         f"from {h.iloc[0]:.3g} at p = {h.index[0]:g} to {h.iloc[-1]:.3g} at p = {h.index[-1]:g} "
         f"(mean over seeds).\n\n" + _GEN_KERNELS
     )
-    return Section("Generalization vs label noise", text, tables, [fig.with_suffix(".png")])
+    caption = (
+        "Complexity in H∞ units (left) and test error (right) against the label noise p, one line "
+        f"per kernel and trained net: the Arora H∞ complexity goes from {h.iloc[0]:.3g} to "
+        f"{h.iloc[-1]:.3g} as p goes from {h.index[0]:g} to {h.index[-1]:g}."
+    )
+    return Section(
+        "Generalization vs label noise", text, tables, [fig.with_suffix(".png")], caption=caption
+    )
 
 
 def generalization_size_section(df: pd.DataFrame, out: Path) -> Section:
@@ -84,4 +91,10 @@ def generalization_size_section(df: pd.DataFrame, out: Path) -> Section:
         f"Sample-size sweep on {', '.join(map(str, df['dataset'].unique()))} at label noise "
         f"p = {ps}, one shared test set per seed (real datasets).\n\n" + _GEN_KERNELS
     )
-    return Section("Generalization vs sample size", text, tables, [fig.with_suffix(".png")])
+    caption = (
+        "Complexity (top) and test error (bottom) against the number of training points, one "
+        f"column per label-noise level (p = {ps}), one line per kernel and trained net."
+    )
+    return Section(
+        "Generalization vs sample size", text, tables, [fig.with_suffix(".png")], caption=caption
+    )

@@ -6,7 +6,7 @@ import dataclasses
 import time
 from pathlib import Path
 
-from analysis import experiments
+from analysis import experiments, plots
 from analysis.report.render import write_report
 from analysis.report.section import Section
 from analysis.report.sections import SECTIONS
@@ -24,7 +24,9 @@ def run_suite(
         cfg = experiments.shipped_config(name, quick=quick)
         df = run_experiment(cfg, out / "raw", progress=progress)
         sec = SECTIONS[name](df, out)
-        sections.append(dataclasses.replace(sec, config_toml=cfg.to_toml()))
+        sections.append(
+            dataclasses.replace(sec, config_toml=cfg.to_toml(), experiment=name, results=df)
+        )
     return sections
 
 
@@ -32,6 +34,7 @@ def make_report(
     out: str | Path, quick: bool = False, suite: list[str] | None = None, progress: bool = True
 ):
     """Run the suite into ``out`` and write the report; returns (report.md, report.html)."""
+    plots.use_file_backend()  # the report's figures are files
     out = Path(out)
     t0 = time.perf_counter()
     sections = run_suite(out, quick, suite, progress)

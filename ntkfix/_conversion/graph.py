@@ -1,4 +1,5 @@
-"""FAP -> ReLU conversion for any network whose gates are max/min/abs (ReLU-like).
+"""FAP -> ReLU conversion for any network whose gates are max/min/abs (ReLU-like) or
+selects on a comparison (leaky ReLU, ``jnp.where(z > c, a, b)``).
 
 Each gate of the FAP graph is written b + G(u) z (``ntkfix._models.graph``: u the
 gate's argument at params0, z and b at params). With a constant M > the data's
@@ -10,14 +11,20 @@ so the graph with every gate rewritten this way is an ordinary ReLU network: at 
 gate it carries the pair [relu(u), relu(M u + z)] (twice the channels of the ReLU layer),
 and everything between gates is linear in the pairs. It equals the FAP net on every
 input where the identity holds (no u == 0 < z), up to the rounding of the cancellation.
-One constant per gate (per ReLU layer). The twin is returned as a ``Function``
-``twin.apply(twin_params, x)`` with ``twin_params = {"params0", "params", "M"}``; a
-rewrite into a stax model with doubled channels (``twin.stax()``) is not built yet.
+One constant per gate (per ReLU layer). The twin is returned as a ``ReluTwin`` (a
+``Function``): ``twin.apply(twin_params, x)`` with ``twin_params = {"params0", "params",
+"M"}``, evaluated in this factored form (the doubled-channel weights are never
+materialized). ``twin.stax()`` gives it as a stax-style pair ``(init_fn, apply_fn)`` for
+neural-tangents' finite-width tools (``nt.empirical_ntk_fn``, ``nt.linearize``); it has
+no ``kernel_fn``: the twin's weights are the trained ones, not a random initialization
+whose infinite-width limit a ``kernel_fn`` would describe.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+from collections.abc import Callable
 from typing import Any
 
 import jax
@@ -40,7 +47,48 @@ def _flat(u: jax.Array) -> jax.Array:
     return u.reshape(u.shape[0], -1)
 
 
-def twin_function(model: GraphFixedPattern) -> Function:
+@jax.tree_util.register_pytree_node_class
+@dataclasses.dataclass(frozen=True, eq=False)  # compared and hashed as a Function
+class ReluTwin(Function):
+    """The ReLU twin ``to_relu`` returns for a FAP net of any network: a ``Function`` of
+    ``twin_params = {"params0", "params", "M"}`` (module docstring), plus ``stax()``.
+
+    Attributes:
+      built: the twin params it was certified with (what ``stax()``'s init returns).
+    """
+
+    built: Any = None
+
+    def tree_flatten(self):
+        return (self.built,), (self.fn, self.kernel_fn)
+
+    @classmethod
+    def tree_unflatten(cls, aux, children):
+        return cls(*aux, built=children[0])
+
+    def stax(self) -> tuple[Callable, Callable]:
+        """The twin as neural-tangents' ``(init_fn, apply_fn)`` pair: ``init_fn(key,
+        input_shape) -> (output_shape, twin_params)`` returns the certified parameters
+        (``key`` is ignored: they are not random), ``apply_fn(twin_params, x, **kw)``.
+        Usable wherever neural-tangents takes an ``apply_fn`` (``nt.empirical_ntk_fn``,
+        ``nt.linearize``) and by ntkfix itself; there is no ``kernel_fn``."""
+        fn, built = self.fn, self.built
+
+        def init_fn(key, input_shape):
+            del key
+            shape = tuple(1 if s in (-1, None) else int(s) for s in input_shape)
+            x = jax.ShapeDtypeStruct(shape, jax.tree_util.tree_leaves(built)[0].dtype)
+            k = jax.eval_shape(fn, built, x).shape[1]
+            return (input_shape[0], k), built
+
+        def apply_fn(twin_params, x, **kwargs):
+            del kwargs  # stax's rng= / mask= keywords: the twin is deterministic
+            return fn(twin_params, x)
+
+        return init_fn, apply_fn
+
+
+def twin_function(model: GraphFixedPattern, built: Any = None) -> ReluTwin:
     """The ReLU twin of ``model``'s graph: params ``{"params0", "params", "M"}``."""
     fn = model.base.fn
 
@@ -48,7 +96,7 @@ def twin_function(model: GraphFixedPattern) -> Function:
         prog = GraphProgram.for_shapes(fn, tp["params0"], x)
         return prog.twin_apply(tp["params0"], tp["params"], tp["M"], x)
 
-    return Function(twin)
+    return ReluTwin(twin, built=built)
 
 
 def _check(
@@ -66,7 +114,7 @@ def _check(
 
 def graph_to_relu(
     model: GraphFixedPattern, params: Any, x: Any, *, margin: float, floor: float, rtol
-) -> tuple[Function, dict, ConversionCertificate]:
+) -> tuple[ReluTwin, dict, ConversionCertificate]:
     """``to_relu`` for a ``FixedPattern`` of any network (module docstring)."""
     params = model.check_params(params)
     x = model.check_inputs(x)
@@ -79,8 +127,8 @@ def graph_to_relu(
     M = tuple(max(floor, (1.0 + margin) * n) for n in need)
     dtype = np.dtype(jnp.result_type(*jax.tree_util.tree_leaves(params)))
     rtol = resolve_rtol(rtol, dtype)
-    twin = twin_function(model)
     tp = {"params0": model.params0, "params": params, "M": jnp.asarray(M, dtype)}
+    twin = twin_function(model, tp)
     cert = ConversionCertificate(
         M=tuple(np.full(u.shape[1], m) for (u, _), m in zip(terms, M, strict=True)),
         required=tuple(n for n, _ in stats),

@@ -135,13 +135,14 @@ def to_relu(
       rtol: the relative error (to max |fap(x)|) the twin may have and still count as
         exact; default ``RTOL`` by dtype (1e-3 in float32, 1e-9 in float64). Above it
         ``cert.exact`` is False and a ``PrecisionWarning`` says what the error is.
+
     Returns:
       ``(relu_spec, relu_params, cert)``: ``relu_spec.apply(relu_params, x)`` equals
       ``model.apply(params, x)`` on every row with ``cert.building.rows_ok`` (to
       rounding, ``cert.max_error``); rows on a gate boundary (u == 0 < z) are flagged,
       not silently wrong.
 
-    Example:
+    Examples:
       >>> import jax, ntkfix
       >>> spec = ntkfix.MLP(3, 8, 2)
       >>> p0 = spec.init(jax.random.PRNGKey(0))

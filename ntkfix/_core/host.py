@@ -29,7 +29,7 @@ def available_memory() -> int | None:
 def format_bytes(b: float) -> str:
     """``b`` bytes as "1.5 GiB" / "12.0 MiB" / "3.0 KiB" / "17 B".
 
-    Example:
+    Examples:
       >>> format_bytes(3 * 2**29)
       '1.5 GiB'
     """

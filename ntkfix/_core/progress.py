@@ -22,7 +22,7 @@ class Progress:
       enabled: False shows nothing.
       every: seconds between plain lines (0: one line per item).
 
-    Example:
+    Examples:
       >>> bar = Progress(2, "demo", unit="step", enabled=False)
       >>> bar.update("first"); bar.update("second"); bar.close()
       >>> bar.done

@@ -267,6 +267,7 @@ def check_targets(
         False keeps it 1-D.
       host: return a float64 numpy array (host-side linear algebra keeps float64 even
         with jax's x64 off) instead of a floating JAX array.
+
     Returns:
       the validated, finite array.
     """

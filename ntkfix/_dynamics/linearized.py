@@ -193,10 +193,11 @@ def linearized_trajectory(
       steps: non-negative integer step counts, shape (T,).
       k_test_train: (n*, n) or (n*, n, k, k) cross kernel Theta_0(x*, X), same kind.
       f0_test: (n*, k) outputs at theta_0 on the test inputs.
+
     Returns:
       a ``LinearizedTrajectory``.
 
-    Example:
+    Examples:
       >>> import numpy as np, ntkfix
       >>> K = np.array([[2.0, 0.5], [0.5, 1.0]])
       >>> tr = ntkfix.linearized_trajectory(K, np.ones((2, 1)), np.zeros((2, 1)), 1.0, [0, 1])

@@ -15,6 +15,7 @@ import numpy as np
 from ntkfix._core.errors import TrainingDiverged
 from ntkfix._dynamics.linearized import linearized_predict, linearized_state
 from ntkfix._dynamics.results import COLUMNS, History, TrainResult
+from ntkfix._kernels.cost import forward_primitives
 from ntkfix._kernels.jacobian import jacobian_kernel, jacobian_rows
 from ntkfix._kernels.layout import flatten_full
 from ntkfix._kernels.structured import ntk_features, ntk_from_features
@@ -36,16 +37,22 @@ class RunConfig(NamedTuple):
     track_outputs: bool
 
 
-def _forward(model: Model, x: jax.Array):
-    """params -> f(x) (n, k); a FAP net's gates are computed once, outside the loop."""
+def _gates(model: Model, x: jax.Array):
+    """A FAP net's frozen decisions on ``x`` (computed once, outside the loop), or None."""
     if isinstance(model, GraphFixedPattern):
-        gates = model.program(x).gates(model.params0, x)
+        return model.program(x).gates(model.params0, x)
+    if isinstance(model, FixedPattern):
+        return relu_gates(model.spec, model.params0, x)
+    return None
+
+
+def _forward(model: Model, x: jax.Array, gates):
+    """params -> f(x) (n, k), with the FAP net's ``gates`` of ``x``."""
+    if isinstance(model, GraphFixedPattern):
         return lambda p: model.forward(p, x, gates)
     if not is_structured(model):
         return lambda p: model.forward(p, x)
-    spec = model.spec
-    gates = relu_gates(spec, model.params0, x) if isinstance(model, FixedPattern) else None
-    return lambda p: gated_forward(spec, p, x, gates)[0]
+    return lambda p: gated_forward(model.spec, p, x, gates)[0]
 
 
 def _trainable(params: Params, layers: tuple[int, ...] | None):
@@ -110,62 +117,85 @@ def _kernel_at_init(ops: _KernelOps, params, x, x_test, with_linearized: bool) -
     return _Kernel0(full, evals, evecs, traced, cross)
 
 
-def _run(model, params, x, y, x_test, y_test, lr, factor, cfg: RunConfig):
-    """One training run (pure, traceable); returns (params, lr, lam0, records, bad flags)."""
-    layers = cfg.layers
-    ops = _kernel_ops(model, layers)
-    n = y.shape[0]
-    f_train = _forward(model, x)
-    f_test = _forward(model, x_test) if cfg.has_test else None
+class _Setup(NamedTuple):
+    """What every step and record of a run needs, computed once (a pytree of arrays)."""
+
+    lr: jax.Array
+    lam0: tuple  # (lambda_min, lambda_max) of Theta_0
+    T0: jax.Array  # traced Theta_0 (reference for the drift) and its norm
+    T0_norm: jax.Array
+    lin: Any  # LinearizedState or None
+    ref: jax.Array  # L_0 + ||Y||^2 / (2n): the divergence reference
+    gates: Any  # the FAP net's decisions on x, or None
+    gates_test: Any
+
+
+def _setup(model, params, x, y, x_test, y_test, lr, cfg: RunConfig) -> _Setup:
+    ops = _kernel_ops(model, cfg.layers)
+    gates = _gates(model, x)
+    gates_test = _gates(model, x_test) if cfg.has_test else None
     K0 = _kernel_at_init(ops, params, x, x_test, cfg.track_lin)
-    lam0 = (K0.evals[0], K0.evals[-1])
-    lr = n / K0.evals[-1] if cfg.auto_lr else lr
-    eta = lr / n
-    T0, T0_norm = K0.traced, jnp.linalg.norm(K0.traced)
-    f0 = f_train(params)
-    f0_test = f_test(params) if cfg.has_test else None
+    lr = y.shape[0] / K0.evals[-1] if cfg.auto_lr else lr
+    f0 = _forward(model, x, gates)(params)
     lin = None
     if cfg.track_lin:
+        f0_test = _forward(model, x_test, gates_test)(params) if cfg.has_test else None
         lin = linearized_state(K0.full, y, f0, K0.cross, f0_test, eigh=(K0.evals, K0.evecs))
     ref = _half_mse(f0, y) + _half_mse(jnp.zeros_like(y), y)
+    T0 = K0.traced
+    lam0 = (K0.evals[0], K0.evals[-1])
+    return _Setup(lr, lam0, T0, jnp.linalg.norm(T0), lin, ref, gates, gates_test)
 
-    def record(p, t):
-        f = f_train(p)
-        rec = {"train_loss": _half_mse(f, y)}
-        ft = f_test(p) if cfg.has_test else None
+
+def _gd_step(model, S: _Setup, x, y, cfg: RunConfig, p):
+    """One full-batch GD step on the trainable part of ``p``."""
+    layers, f_train = cfg.layers, _forward(model, x, S.gates)
+    sub = _trainable(p, layers)
+    grads = jax.grad(lambda s: _half_mse(f_train(_merge(p, layers, s)), y))(sub)
+    return _merge(p, layers, jax.tree_util.tree_map(lambda a, g: a - S.lr * g, sub, grads))
+
+
+def _record(model, S: _Setup, x, y, x_test, y_test, cfg: RunConfig, p, t) -> dict:
+    """The diagnostics at ``p`` after ``t`` steps."""
+    f = _forward(model, x, S.gates)(p)
+    rec = {"train_loss": _half_mse(f, y)}
+    ft = _forward(model, x_test, S.gates_test)(p) if cfg.has_test else None
+    if cfg.has_test:
+        rec["test_loss"] = _half_mse(ft, y_test)
+    if cfg.track_ntk:
+        ops = _kernel_ops(model, cfg.layers)
+        feats = ops.features(p, x)
+        Kt = ops.kernel(feats, feats, True)
+        rec["ntk_drift"] = jnp.linalg.norm(Kt - S.T0) / S.T0_norm
+        rec["lambda_min"] = jnp.linalg.eigvalsh((Kt + Kt.T) / 2)[0]
+    if cfg.track_lin:
+        fl, fl_test = linearized_predict(S.lin, S.lr / y.shape[0], t)
+        rec["lin_gap_train"] = _rms(f - fl)
         if cfg.has_test:
-            rec["test_loss"] = _half_mse(ft, y_test)
-        if cfg.track_ntk:
-            feats = ops.features(p, x)
-            Kt = ops.kernel(feats, feats, True)
-            rec["ntk_drift"] = jnp.linalg.norm(Kt - T0) / T0_norm
-            rec["lambda_min"] = jnp.linalg.eigvalsh((Kt + Kt.T) / 2)[0]
-        if cfg.track_lin:
-            fl, fl_test = linearized_predict(lin, eta, t)
-            rec["lin_gap_train"] = _rms(f - fl)
-            if cfg.has_test:
-                rec["lin_gap_test"] = _rms(ft - fl_test)
-        if cfg.track_outputs:
-            rec["outputs_train"] = f
-            if cfg.has_test:
-                rec["outputs_test"] = ft
-        return rec
+            rec["lin_gap_test"] = _rms(ft - fl_test)
+    if cfg.track_outputs:
+        rec["outputs_train"] = f
+        if cfg.has_test:
+            rec["outputs_test"] = ft
+    return rec
 
-    def gd_step(_, p):
-        sub = _trainable(p, layers)
-        grads = jax.grad(lambda s: _half_mse(f_train(_merge(p, layers, s)), y))(sub)
-        return _merge(p, layers, jax.tree_util.tree_map(lambda a, g: a - lr * g, sub, grads))
 
-    def is_bad(loss):
-        return ~jnp.isfinite(loss) | (loss > factor * ref)
+def _is_bad(S: _Setup, factor, loss):
+    return ~jnp.isfinite(loss) | (loss > factor * S.ref)
+
+
+def _run(model, params, x, y, x_test, y_test, lr, factor, cfg: RunConfig):
+    """One training run (pure, traceable); returns (params, lr, lam0, records, bad flags)."""
+    S = _setup(model, params, x, y, x_test, y_test, lr, cfg)
+    step = lambda _, q: _gd_step(model, S, x, y, cfg, q)
 
     def chunk(carry, count):
         """``count`` GD steps (skipped once diverged), then the diagnostics."""
         p, t, bad = carry
-        p = jax.lax.cond(bad, lambda q: q, lambda q: jax.lax.fori_loop(0, count, gd_step, q), p)
+        p = jax.lax.cond(bad, lambda q: q, lambda q: jax.lax.fori_loop(0, count, step, q), p)
         t = t + count.astype(t.dtype)
-        rec = record(p, t)
-        bad = bad | is_bad(rec["train_loss"])
+        rec = _record(model, S, x, y, x_test, y_test, cfg, p, t)
+        bad = bad | _is_bad(S, factor, rec["train_loss"])
         return (p, t, bad), (rec, bad)
 
     # One scan over chunk lengths [0, r, ..., r, remainder]: the first chunk records step 0,
@@ -173,7 +203,7 @@ def _run(model, params, x, y, x_test, y_test, lr, factor, cfg: RunConfig):
     counts = jnp.asarray(_chunk_counts(cfg))
     init = (params, jnp.zeros((), x.dtype), jnp.zeros((), bool))
     (p_final, _, _), (records, bad) = jax.lax.scan(chunk, init, counts)
-    return p_final, lr, lam0, records, bad
+    return p_final, S.lr, S.lam0, records, bad
 
 
 run_one = jax.jit(_run, static_argnames=("cfg",))
@@ -184,6 +214,69 @@ def run_batch(models, params, x, y, x_test, y_test, lr, factor, cfg):
     """``_run`` vmapped over a leading seed axis of (models, params, lr)."""
     one = lambda m, p, r: _run(m, p, x, y, x_test, y_test, r, factor, cfg)
     return jax.vmap(one)(models, params, lr)
+
+
+def needs_host_loop(model: Model, params, x) -> bool:
+    """XLA's CPU backend runs convolutions inside a compiled loop (``while``) ~20x slower
+    than the same convolutions called from the host (jax issue #12868; measured on a
+    2-conv CNN: 5 ms per GD step from a host loop, 120 ms inside ``fori_loop``). Such
+    runs step from the host instead: same steps and records, one jitted call each."""
+    if is_structured(model) or jax.default_backend() != "cpu":
+        return False
+    return "conv_general_dilated" in forward_primitives(model, params, x[:1])
+
+
+@functools.partial(jax.jit, static_argnames=("cfg", "batched"))
+def _setup_jit(models, params, x, y, x_test, y_test, lr, cfg, batched):
+    one = lambda m, p, r: _setup(m, p, x, y, x_test, y_test, r, cfg)
+    return jax.vmap(one)(models, params, lr) if batched else one(models, params, lr)
+
+
+@functools.partial(jax.jit, static_argnames=("cfg", "batched", "count"))
+def _steps_jit(models, S, x, y, p, cfg, batched, count):
+    def one(m, s, q):
+        for _ in range(count):  # unrolled: no XLA loop around the convolutions
+            q = _gd_step(m, s, x, y, cfg, q)
+        return q
+
+    return jax.vmap(one)(models, S, p) if batched else one(models, S, p)
+
+
+@functools.partial(jax.jit, static_argnames=("cfg", "batched"))
+def _record_jit(models, S, x, y, x_test, y_test, factor, p, t, cfg, batched):
+    def one(m, s, q):
+        rec = _record(m, s, x, y, x_test, y_test, cfg, q, t)
+        return rec, _is_bad(s, factor, rec["train_loss"])
+
+    return jax.vmap(one)(models, S, p) if batched else one(models, S, p)
+
+
+HOST_UNROLL = 5  # GD steps per jitted call of the host loop
+
+
+def run_host(models, params, x, y, x_test, y_test, lr, factor, cfg, batched=False):
+    """``run_one`` (``run_batch`` with ``batched``) stepping from the host
+    (``needs_host_loop``); the same outputs. Once a run diverges the remaining records
+    repeat the last one (``finish`` raises ``TrainingDiverged`` at the first)."""
+    S = _setup_jit(models, params, x, y, x_test, y_test, lr, cfg, batched)
+    p, t, recs, bads = params, 0, [], []
+    for count in _chunk_counts(cfg):
+        if bads and bool(np.any(np.asarray(bads[-1]))):
+            recs.append(recs[-1])
+            bads.append(bads[-1])
+            continue
+        whole, rest = divmod(int(count), HOST_UNROLL)
+        for c in [HOST_UNROLL] * whole + ([rest] if rest else []):
+            p = _steps_jit(models, S, x, y, p, cfg, batched, c)
+        t += int(count)
+        rec, bad = _record_jit(
+            models, S, x, y, x_test, y_test, factor, p, jnp.asarray(t, x.dtype), cfg, batched
+        )
+        recs.append(rec)
+        bads.append(bad)
+    axis = 1 if batched else 0
+    stack = lambda *a: jnp.stack(a, axis=axis)
+    return p, S.lr, S.lam0, jax.tree_util.tree_map(stack, *recs), stack(*bads)
 
 
 def _chunk_counts(cfg: RunConfig) -> np.ndarray:

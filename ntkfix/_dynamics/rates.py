@@ -97,10 +97,11 @@ def fit_geometric_rate(
         level is far below; the default keeps clear of it).
       start: first step of the fit; default: the second half of the above-floor stretch
         (the first half is treated as the transient of faster modes).
+
     Returns:
       a ``GeometricFit``.
 
-    Example:
+    Examples:
       >>> import numpy as np
       >>> t = np.arange(50)
       >>> round(fit_geometric_rate(t, 3.0 * 0.9**t).rate, 12)
@@ -180,6 +181,7 @@ def convergence_rates(
       eps: absolute training-loss level for the steps-to-reach figures.
       floor, start: passed to ``fit_geometric_rate``.
       seed: position in the seed batch of a ``train_many`` result.
+
     Returns:
       a ``Rates``.
     """

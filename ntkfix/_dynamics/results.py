@@ -17,6 +17,20 @@ if TYPE_CHECKING:  # pandas is imported when a table is asked for, not with ntkf
 COLUMNS = ("train_loss", "test_loss", "ntk_drift", "lambda_min", "lin_gap_train", "lin_gap_test")
 
 
+def _num(v: Any) -> str:
+    """A number as 4 significant digits; a batch of S numbers (one per seed) as its range."""
+    a = np.asarray(v, np.float64)
+    if a.ndim == 0:
+        return f"{float(a):.4g}"
+    return f"{np.nanmin(a):.4g}..{np.nanmax(a):.4g}"
+
+
+def _leaves(tree: Any) -> list:
+    import jax
+
+    return jax.tree_util.tree_leaves(tree)
+
+
 @dataclasses.dataclass(frozen=True, eq=False)
 class History:
     """Diagnostics at the recorded steps (module docstring for the definitions).
@@ -36,6 +50,13 @@ class History:
     lin_gap_train: np.ndarray | None = None
     lin_gap_test: np.ndarray | None = None
     seeds: np.ndarray | None = None
+
+    def __repr__(self) -> str:
+        steps = np.asarray(self.step)
+        span = f"{int(steps[0])}..{int(steps[-1])}" if steps.size else "none"
+        tracked = ", ".join(c for c in COLUMNS if getattr(self, c) is not None)
+        seeds = "" if self.seeds is None else f", {len(self.seeds)} seeds"
+        return f"History({steps.size} recorded steps {span}{seeds}; {tracked})"
 
     def to_frame(self) -> pd.DataFrame:
         """Tidy table, one row per recorded step (and seed); untracked columns omitted."""
@@ -77,6 +98,21 @@ class TrainResult:
     lambda_max0: float | np.ndarray
     outputs_train: np.ndarray | None = None
     outputs_test: np.ndarray | None = None
+
+    def __repr__(self) -> str:
+        loss = np.asarray(self.history.train_loss, np.float64)
+        leaves = [np.asarray(a) for a in _leaves(self.params)]
+        size = sum(a.size for a in leaves)
+        lines = [
+            f"TrainResult(n_train={self.n_train}, {self.history!r}",
+            f"  lr={_num(self.lr)}, lambda_min0={_num(self.lambda_min0)}, "
+            f"lambda_max0={_num(self.lambda_max0)}",
+        ]
+        if loss.size:
+            first, last = loss[..., 0], loss[..., -1]
+            lines.append(f"  train_loss {_num(first)} -> {_num(last)}")
+        lines.append(f"  params: {len(leaves)} leaves, {size:,} numbers)")
+        return "\n".join(lines)
 
     def to_frame(self) -> pd.DataFrame:
         """``history.to_frame()`` with the step size as an extra column."""

@@ -42,7 +42,14 @@ from ntkfix._core.validate import (
     check_targets,
     normalize_layers,
 )
-from ntkfix._dynamics.loop import RunConfig, finish, run_batch, run_one
+from ntkfix._dynamics.loop import (
+    RunConfig,
+    finish,
+    needs_host_loop,
+    run_batch,
+    run_host,
+    run_one,
+)
 from ntkfix._dynamics.results import TrainResult
 from ntkfix._models.base import Model, check_model, is_structured
 from ntkfix._models.fixed import FixedPattern
@@ -205,10 +212,11 @@ def train(
         test at recorded steps in the result).
       divergence_factor: a recorded loss above this factor x (L_0 + ||Y||^2/(2n)), or a
         non-finite one, raises ``TrainingDiverged``.
+
     Returns:
       a ``TrainResult``; ``result.to_frame()`` is the history as a table.
 
-    Example:
+    Examples:
       >>> import jax, ntkfix
       >>> spec = ntkfix.MLP(2, 16, 1)
       >>> p0 = spec.init(jax.random.PRNGKey(0))
@@ -226,7 +234,8 @@ def train(
     x, y, x_test, y_test, lr, cfg, factor = _prepare(model, params, data, dtype, *settings)
     params = jax.tree_util.tree_map(lambda a: jnp.asarray(a, dtype), params)
     lr_arr = jnp.asarray(0.0 if lr is None else lr, dtype)
-    out = run_one(model, params, x, y, x_test, y_test, lr_arr, jnp.asarray(factor, dtype), cfg=cfg)
+    args = (model, params, x, y, x_test, y_test, lr_arr, jnp.asarray(factor, dtype))
+    out = run_host(*args, cfg) if needs_host_loop(model, params, x) else run_one(*args, cfg=cfg)
     return finish(cfg, out, x.shape[0])
 
 
@@ -278,10 +287,11 @@ def train_many(
         (``jax.random.split(key, S)``).
       network: "relu" or "fap".
       dtype: parameter dtype (default: jax's default float).
+
     Returns:
       a ``TrainResult`` with a leading seed axis (``convergence_rates(res, seed=i)``).
 
-    Example:
+    Examples:
       >>> import jax, ntkfix
       >>> spec = ntkfix.MLP(2, 16, 1)
       >>> x = jax.random.normal(jax.random.PRNGKey(1), (8, 2))
@@ -314,5 +324,9 @@ def train_many(
     stack = lambda trees: jax.tree_util.tree_map(lambda *a: jnp.stack(a), *trees)
     lr_arr = jnp.full((len(labels),), 0.0 if lr is None else lr, dtype)
     factor = jnp.asarray(factor, dtype)
-    out = run_batch(stack(models), stack(inits), x, y, x_test, y_test, lr_arr, factor, cfg=cfg)
+    args = (stack(models), stack(inits), x, y, x_test, y_test, lr_arr, factor)
+    if needs_host_loop(base, inits[0], x):
+        out = run_host(*args, cfg, batched=True)
+    else:
+        out = run_batch(*args, cfg=cfg)
     return finish(cfg, out, x.shape[0], seeds=labels)

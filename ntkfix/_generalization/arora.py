@@ -69,10 +69,11 @@ def arora_kernel(x1: Any, x2: Any = None) -> jax.Array:
     Args:
       x1: (n1, d) inputs (unit norm in the paper's setting).
       x2: (n2, d) inputs, or None for x1.
+
     Returns:
       (n1, n2) kernel; its diagonal is |x_i|^2 / 2.
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, ntkfix
       >>> x = jnp.array([[1.0, 0.0], [0.0, 1.0]])
       >>> ntkfix.arora_kernel(x).tolist()
@@ -125,7 +126,7 @@ def arora_spec(in_dim: int, width: int = 1) -> MLP:
       in_dim: input dimension d.
       width: hidden width m (only used at finite width; the infinite kernel ignores it).
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, ntkfix
       >>> x = jnp.array([[0.6, 0.8], [1.0, 0.0]])
       >>> K = ntkfix.infinite_ntk(ntkfix.arora_spec(2), x, trainable=0)

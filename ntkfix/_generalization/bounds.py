@@ -62,6 +62,13 @@ class Complexity:
     jitter: float
     condition_number: float
 
+    def __repr__(self) -> str:
+        return (
+            f"Complexity(value={self.value:.4g}, quadratic_form={self.quadratic_form:.4g}, "
+            f"n={self.n}, n_outputs={self.n_outputs}, jitter={self.jitter:.3g}, "
+            f"condition_number={self.condition_number:.3g})"
+        )
+
 
 @dataclasses.dataclass(frozen=True)
 class GeneralizationBound:
@@ -92,6 +99,15 @@ class GeneralizationBound:
     diag_mean: float
     setting: str
     reference: str
+
+    def __repr__(self) -> str:
+        return (
+            f"GeneralizationBound(total={self.total:.4g} = complexity {self.complexity:.4g} "
+            f"+ confidence {self.confidence:.4g}\n"
+            f"  n={self.n}, delta={self.delta:g}, lambda_min={self.lambda_min:.3g}, "
+            f"diag_mean={self.diag_mean:.3g}, jitter={self.jitter:.3g}, "
+            f"condition_number={self.condition_number:.3g}, setting={self.setting!r})"
+        )
 
 
 def _complexity(K, y, jitter, max_condition, solver="auto"):
@@ -148,12 +164,14 @@ def complexity(
         blocks: n = 50,000 fits 24 GB, K may be a read-only ``numpy.memmap``;
         ``ntkfix._generalization.large``) or "auto" (PCG for a memory map or when a
         float64 copy and factor would not fit half the available memory).
+
     Returns:
       the complexity as a float, or a ``Complexity`` when ``return_info``.
+
     Raises:
       IllConditionedKernel: K singular or too ill-conditioned (with its condition number).
 
-    Example:
+    Examples:
       >>> import numpy as np, ntkfix
       >>> round(ntkfix.complexity(np.eye(2) / 2, [1.0, -1.0]), 12)  # sqrt(2 * 4 / 2)
       2.0
@@ -221,6 +239,7 @@ def generalization_bound(
       setting: "two_layer" or "deep".
       jitter, max_condition, solver: as in ``complexity`` (with PCG lambda_0 comes from
         Lanczos on the inverse of the float32 factor, relative accuracy ~1e-6).
+
     Returns:
       a ``GeneralizationBound``.
     """

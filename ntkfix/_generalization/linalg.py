@@ -109,6 +109,7 @@ def factorize(
         ``np.inf`` disables the check, not Cholesky's own positive-definiteness one).
       regularize_arg: the caller's argument that adds regularization (for messages).
       allow_auto: whether "auto" is accepted (and suggested in the hint).
+
     Raises:
       IllConditionedKernel: not positive definite, or condition estimate above the
         threshold (with the estimate and a hint).

@@ -99,12 +99,14 @@ def kernel_regression(
       solver: "cholesky" (float64, in memory), "float32_pcg" (float32 factor + float64
         PCG, kernels streamed: large n, ``numpy.memmap`` kernels) or "auto" (as
         ``complexity``).
+
     Returns:
       test predictions with y_train's trailing shape, or a ``KernelPrediction``.
+
     Raises:
       IllConditionedKernel: K + ridge I singular or too ill-conditioned (pass ridge > 0).
 
-    Example:
+    Examples:
       >>> import numpy as np, ntkfix
       >>> K = np.array([[2.0, 1.0], [1.0, 2.0]])
       >>> ntkfix.kernel_regression(K, [1.0, -1.0], np.array([[1.0, 0.0]])).tolist()
@@ -195,6 +197,7 @@ def ntk_regression(
       trainable: dense layers whose parameters are trained (as in ``empirical_ntk``).
       backend: infinite-width backend (as in ``infinite_ntk``).
       include_init: use f_0 of the network at ``params`` (finite width only).
+
     Returns:
       as ``kernel_regression``.
     """

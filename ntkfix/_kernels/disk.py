@@ -55,8 +55,8 @@ from ntkfix._core.validate import (
 )
 from ntkfix._kernels.budget import check_disk_kernel
 from ntkfix._kernels.closed_form import TEMPORARIES, closed_form_block, closed_form_source
+from ntkfix._kernels.cost import network_source
 from ntkfix._kernels.empirical import check_kernel_args
-from ntkfix._kernels.jacobian import jacobian_block, jacobian_source, n_params
 from ntkfix._kernels.sidecar import fingerprint, open_memmap, read_sidecar, sync
 from ntkfix._kernels.structured import structured_source
 from ntkfix._kernels.tiling import TileRunner, TileSource, default_block, plan
@@ -126,8 +126,10 @@ def empirical_ntk_to_disk(
         ``SYNC_SECONDS`` and at the end: an interrupted or killed process loses nothing
         (both sit in the page cache), but after an OS crash or power loss the last
         records may point at tiles whose data did not reach the disk.
+
     Returns:
       the file opened read-only (``numpy.memmap``); with ``part``, only its tiles are filled.
+
     Raises:
       KernelTooLarge: disk, memory or time too short (the message gives the largest n).
       ValueError: ``path`` holds a run of other inputs.
@@ -145,8 +147,8 @@ def empirical_ntk_to_disk(
         auto, temporaries = default_block(model.spec.width, n), 2 * model.spec.depth + 3
     else:  # any other network: Jacobian contraction over all its parameters
         _, _, _, _, k = check_kernel_args(model, params, x, None, trainable)
-        layers, source, temporaries = None, jacobian_source(model, params, k, True), 2
-        auto = jacobian_block(n, k, n_params(params), dtype.itemsize)
+        layers, temporaries = None, 2
+        source, auto, _ = network_source(model, params, x, k, None, True)
     if block_size is None:
         block = DISK_BLOCK if n >= 4 * DISK_BLOCK and is_structured(model) else auto
     else:
@@ -339,8 +341,10 @@ def infinite_ntk_to_disk(
       block_size: tile size (default 2048 for n >= 8192, else as ``infinite_ntk``).
       progress, devices, part, max_seconds, on_tile, durable: as
         ``empirical_ntk_to_disk``.
+
     Returns:
       the file opened read-only (``numpy.memmap``).
+
     Raises:
       KernelTooLarge: disk, memory or time too short (the message gives the largest n).
       ValueError: ``path`` holds a run of other inputs.

@@ -15,7 +15,7 @@ import jax.numpy as jnp
 
 from ntkfix._core.validate import check_bool, check_positive_int, normalize_layers
 from ntkfix._kernels.budget import check_memory_kernel
-from ntkfix._kernels.jacobian import jacobian_block, jacobian_source, n_params
+from ntkfix._kernels.cost import check_implementation, network_source
 from ntkfix._kernels.structured import structured_source
 from ntkfix._kernels.tiling import TileRunner, default_block, sharded_kernel, tiled_kernel
 from ntkfix._models.base import Model, check_model, is_structured
@@ -58,6 +58,7 @@ def empirical_ntk(
     block_size: int | None = None,
     devices: Any = None,
     sharded: bool = False,
+    implementation: str = "auto",
 ) -> jax.Array:
     """Exact empirical NTK of a network: Theta(x, x') = J(x) J(x')^T.
 
@@ -65,8 +66,10 @@ def empirical_ntk(
     ``trainable`` layers and uses the per-layer structured formula
     (``ntkfix._kernels.structured``), never materializing a Jacobian. Any other network
     (a function ``f(params, x)``, a stax triple, their ``FixedPattern``) goes by
-    Jacobian contraction (``ntkfix._kernels.jacobian``) over all its parameters. Both
-    run in tiles of ``block_size`` x ``block_size``. For
+    Jacobian contraction (``ntkfix._kernels.jacobian``) or NTK-vector products
+    (``ntkfix._kernels.products``) over all its parameters, whichever the cost model
+    (``ntkfix._kernels.cost``) finds cheaper for its forward-pass operations F, its P
+    parameters and its k outputs. Both run in tiles of ``block_size`` x ``block_size``. For
     x2=None the symmetry K(x, x) = K(x, x)^T is used (only tiles on and above the
     diagonal are computed) and the result is exactly symmetric. Cost: ``ntk_flops``.
 
@@ -95,10 +98,15 @@ def empirical_ntk(
         owning those rows. Equal to the one-device kernel (bit for bit when n1/c is a
         multiple of ``block_size``). With ``jax.distributed`` and ``devices=
         jax.devices()`` every process computes the slabs of its own devices.
+      implementation: for a network other than an ``MLP``: "auto" (the cost model's
+        choice), "jacobian" (Jacobian contraction) or "ntk_vector" (NTK-vector
+        products); the kernel is the same to rounding. An ``MLP`` always uses its
+        structured formula.
+
     Returns:
       the kernel, float dtype of the inputs/params.
 
-    Example:
+    Examples:
       >>> import jax, ntkfix
       >>> spec = ntkfix.MLP(3, 32, 2)
       >>> p = spec.init(jax.random.PRNGKey(0))
@@ -109,13 +117,20 @@ def empirical_ntk(
     model, params, x1, x2, layers = check_kernel_args(model, params, x1, x2, trainable)
     n1 = x1.shape[0]
     n2 = n1 if x2 is None else x2.shape[0]
+    implementation = check_implementation(implementation)
     if is_structured(model):
+        if implementation != "auto":
+            raise ValueError(
+                f"implementation={implementation!r} applies to networks other than an "
+                "ntkfix.MLP, whose kernel always uses the structured formula: pass "
+                "implementation='auto' (or pass the MLP's forward function to compare)"
+            )
         source = structured_source(model, params, layers, trace)
         auto = default_block(model.spec.width, max(n1, n2))
-    else:  # any other network: Jacobian contraction, ``layers`` is the output count k
-        source = jacobian_source(model, params, layers, trace)
-        itemsize = jnp.dtype(x1.dtype).itemsize
-        auto = jacobian_block(max(n1, n2), layers, n_params(params), itemsize)
+    else:  # any other network; ``layers`` is the output count k
+        source, auto, _ = network_source(
+            model, params, x1, layers, None if x2 is None else n2, trace, implementation
+        )
     block = auto if block_size is None else check_positive_int(block_size, "block_size")
     runner = TileRunner(source, x1, x2, devices=devices)
     if not runner.tracing:  # refuse before allocating (the message names the disk twin)

@@ -101,13 +101,15 @@ def infinite_ntk(
         (closed form only; neural-tangents has no layer subsets).
       block_size: rows per tile (default ``closed_form_block``; any gives the same
         kernel up to rounding).
+
     Returns:
       Theta_inf(x1, x2), (n1, n2).
+
     Raises:
       KernelTooLarge: the kernel and its tiles would not fit the memory (the message
         gives the largest n that does; ``infinite_ntk_to_disk`` writes larger ones).
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, ntkfix
       >>> spec = ntkfix.MLP(2, 1, 1)
       >>> x = jnp.array([[1.0, 0.0], [0.0, 1.0]])
@@ -180,6 +182,7 @@ def stax_kernel(
       which: "ntk" or "nngp".
       block_size: rows per tile (default 512 for flat inputs, 64 for images).
       name: the function named in a refusal (``KernelTooLarge``).
+
     Returns:
       (n1, n2), traced over the outputs as neural-tangents' kernels are.
     """

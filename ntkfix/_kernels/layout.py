@@ -19,11 +19,18 @@ def swap_block(blk, trace: bool):
 
 
 def mirror_block(blk, trace: bool):
-    """A diagonal block made exactly symmetric: its upper triangle, mirrored."""
+    """A diagonal block made exactly symmetric: its upper triangle, mirrored (full blocks:
+    the upper triangle of the (n k, n k) matrix, so each input's own (k, k) block too)."""
     n = blk.shape[0]
-    upper = jnp.arange(n)[:, None] <= jnp.arange(n)[None, :]
-    if not trace:
-        upper = upper[:, :, None, None]
+    i = jnp.arange(n)
+    if trace:
+        upper = i[:, None] <= i[None, :]
+    else:
+        c = jnp.arange(blk.shape[2])
+        lower_c = jnp.broadcast_to(c[:, None] <= c[None, :], blk.shape)
+        same = jnp.broadcast_to((i[:, None] == i[None, :])[:, :, None, None], blk.shape)
+        before = jnp.broadcast_to((i[:, None] < i[None, :])[:, :, None, None], blk.shape)
+        upper = before | (same & lower_c)
     return jnp.where(upper, blk, swap_block(blk, trace))
 
 
@@ -44,7 +51,7 @@ def mirrored(blk, diag: bool):
 def flatten_full(K):
     """(n1, n2, k, k) -> (n1 k, n2 k), row index i * k + c (point-major); (n1, n2) as is.
 
-    Example:
+    Examples:
       >>> import numpy as np
       >>> flatten_full(np.arange(16.0).reshape(2, 2, 2, 2))[1]
       array([2., 3., 6., 7.])

@@ -64,10 +64,11 @@ def kernel_distance(A: Any, B: Any, metric: str = "fro") -> float:
       B: (n1, n2) reference kernel, e.g. the infinite-width NTK.
       metric: one of "fro", "spectral", "max", "alignment", "cka" (formulas in
         the module docstring; "cka" needs square kernels).
+
     Returns:
       the distance as a Python float.
 
-    Example:
+    Examples:
       >>> import jax.numpy as jnp, ntkfix
       >>> ntkfix.kernel_distance(2 * jnp.eye(3), jnp.eye(3))
       1.0

@@ -89,6 +89,7 @@ def ntk_features(
         weights of unit j over the k outputs), whose Gram matrix
         sum_j g_j(x) g_j(x') ||w_j||^2 = sum_c <b^c(x), b^c(x')> is all the traced kernel
         needs: a plain matmul, no bool-to-float pass per tile (4x the memory of ``Gated``).
+
     Returns:
       for each l in ``layers``: ``(h, b)`` with ``h`` (n, fan_in_l) the layer's input
       (``ntk_from_features`` applies a_l^2 to its Gram matrix, n^2 instead of n m work),

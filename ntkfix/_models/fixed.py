@@ -45,6 +45,7 @@ def gated_forward(spec: MLP, params: Params, x: jax.Array, gates: Gates | None =
       params: its stax.serial params.
       x: (n, in_dim) inputs (not validated: internal, jit-friendly).
       gates: None, or one bool (n, width) array per hidden layer.
+
     Returns:
       ``(f, hs, gates)``: the (n, out_dim) output, the inputs ``hs[l]`` of every dense
       layer (``hs[0] = x``) and the bool gates used.
@@ -75,7 +76,7 @@ class FixedPattern:
 
     The model is a pytree (leaves: ``params0``), so it can cross ``jax.jit``/``vmap``.
 
-    Example:
+    Examples:
       >>> import jax, ntkfix
       >>> spec = ntkfix.MLP(3, 16, 2)
       >>> p0 = spec.init(jax.random.PRNGKey(0))

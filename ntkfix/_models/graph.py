@@ -37,6 +37,7 @@ computes them once, and ``GraphProgram.apply`` with ``gates=`` skips the gate st
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 from collections.abc import Callable
 from typing import Any
@@ -209,12 +210,37 @@ def _gate_op(eqn, gates, values, deps, decisions: _Decisions):
 GATES = COMPARISONS | {"sign", "max", "min", "abs", "clamp"}
 
 
+@dataclasses.dataclass(frozen=True, eq=False)
+class _Pred:
+    """A comparison of parameter-dependent values in relu form: true where u > 0 (u at
+    params0). Only a select may consume it (``_relu_select``)."""
+
+    u: jax.Array
+
+
+def _relu_term(u, z, base, dtype, decisions: _Decisions):
+    """base + G(u) z, frozen (terms) or rewritten as relu(M u + z) - M relu(u) (twin)."""
+    u, z = jnp.broadcast_arrays(jnp.asarray(u, dtype), jnp.asarray(z, dtype))
+    if decisions.terms is not None:
+        decisions.terms.append((u, z))
+    if decisions.twin is None:
+        return jnp.asarray(base + jnp.where(u > 0, z, 0), dtype)
+    M = jnp.asarray(decisions.twin[len(decisions.terms) - 1], dtype)
+    return jnp.asarray(base + (jax.nn.relu(M * u + z) - M * jax.nn.relu(u)), dtype)
+
+
 def _relu_form(eqn, gates, values, decisions: _Decisions):
     """A gate as b + G(u) z with u from the gate stream and z, b from the value stream:
     max(a, b): u = a0 - b0, z = a - b;  min(a, b): u = b0 - a0, z = a - b;
-    abs(a): b = -a, u = a0, z = 2a. Then G(u) z is frozen (terms) or rewritten (twin)."""
+    abs(a): b = -a, u = a0, z = 2a; a comparison a > b or a >= b (a < b, a <= b) gives
+    the predicate u = a0 - b0 (b0 - a0) of a select (``_relu_select``). Then G(u) z is
+    frozen (terms) or rewritten (twin)."""
     name = eqn.primitive.name
     dtype = eqn.outvars[0].aval.dtype
+    if name in ("gt", "ge", "lt", "le"):
+        (a0, b0) = gates
+        pred = _Pred(a0 - b0 if name in ("gt", "ge") else b0 - a0)
+        return [pred], [pred], True
     if name == "max":
         (a0, b0), (a, b) = gates, values
         u, z, base = a0 - b0, a - b, b
@@ -226,19 +252,26 @@ def _relu_form(eqn, gates, values, decisions: _Decisions):
     else:
         raise UnsupportedOperation(
             f"{name} at {where_in_code(eqn)}: ReLU twins are built for max/min/abs gates "
-            "(relu, jnp.maximum, stax.Relu, abs); comparisons and select (leaky relu, clamp) "
-            "are not converted yet"
+            "and selects on a > b / a >= b comparisons (relu, jnp.maximum, stax.Relu, abs, "
+            "leaky relu); clamp, sign and ==/!= are not converted"
         )
-    u, z = jnp.broadcast_arrays(jnp.asarray(u, dtype), jnp.asarray(z, dtype))
-    if decisions.terms is not None:
-        decisions.terms.append((u, z))
-    if decisions.twin is None:
-        out_v = base + jnp.where(u > 0, z, 0)
-    else:
-        M = decisions.twin[len(decisions.terms) - 1 if decisions.terms is not None else 0]
-        M = jnp.asarray(M, dtype)
-        out_v = base + (jax.nn.relu(M * u + z) - M * jax.nn.relu(u))
-    return [_bind(eqn, gates)[0]], [jnp.asarray(out_v, dtype)], True
+    return [_bind(eqn, gates)[0]], [_relu_term(u, z, base, dtype, decisions)], True
+
+
+def _relu_select(eqn, gates, values, decisions: _Decisions):
+    """select_n(pred, f, t) = f + 1[u > 0] (t - f) on both streams (the gate stream's own
+    select is rewritten too, so the twin holds no comparison): two relu terms."""
+    pred = values[0]
+    if len(values) != 3:
+        raise UnsupportedOperation(
+            f"select_n with {len(values) - 1} cases at {where_in_code(eqn)}: ReLU twins "
+            "convert two-way selects (jnp.where) only"
+        )
+    dtype = eqn.outvars[0].aval.dtype
+    (f0, t0), (f, t) = gates[1:], values[1:]
+    out_g = _relu_term(pred.u, t0 - f0, f0, dtype, decisions)
+    out_v = _relu_term(pred.u, t - f, f, dtype, decisions)
+    return [out_g], [out_v], True
 
 
 def _eval(jaxpr, consts, gate_args, value_args, dep_args, decisions: _Decisions):
@@ -266,6 +299,15 @@ def _eval(jaxpr, consts, gate_args, value_args, dep_args, decisions: _Decisions)
         elif name in GATES:
             outs_g, outs_v, d = _gate_op(eqn, gates, values, deps, decisions)
             outs_d = [d] * len(outs_v)
+        elif name == "select_n" and isinstance(values[0], _Pred):
+            outs_g, outs_v, d = _relu_select(eqn, gates, values, decisions)
+            outs_d = [d]
+        elif any(isinstance(v, _Pred) for v in values):
+            raise UnsupportedOperation(
+                f"{name} at {where_in_code(eqn)} uses a comparison of parameter-dependent "
+                "values other than as the condition of a select (jnp.where): not converted "
+                "to a ReLU twin"
+            )
         elif name in SMOOTH:
             _refuse(eqn, "a smooth nonlinearity")
         elif name == "div" and deps[1]:
@@ -284,7 +326,9 @@ def _eval(jaxpr, consts, gate_args, value_args, dep_args, decisions: _Decisions)
     return [r[0] for r in reads], [r[1] for r in reads], [r[2] for r in reads]
 
 
-_PROGRAMS: dict = {}  # (fn, treedef, leaf shapes, x shape) -> GraphProgram
+# (fn, treedef, leaf shapes, x shape) -> GraphProgram, the most recently used kept
+_PROGRAMS: collections.OrderedDict = collections.OrderedDict()
+MAX_PROGRAMS = 256
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -319,6 +363,9 @@ class GraphProgram:
             sds = lambda a: jax.ShapeDtypeStruct(np.shape(a), a.dtype)
             shapes = jax.tree_util.tree_unflatten(treedef, [sds(a) for a in leaves])
             _PROGRAMS[key] = cls.trace(fn, shapes, sds(x))
+            while len(_PROGRAMS) > MAX_PROGRAMS:
+                _PROGRAMS.popitem(last=False)
+        _PROGRAMS.move_to_end(key)
         return _PROGRAMS[key]
 
     def _run(self, params0, params, x, gates):

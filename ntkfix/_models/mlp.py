@@ -65,7 +65,7 @@ class MLP:
     ``MLP.like_stax(...)`` (or pass the model itself: ``empirical_ntk(stax_triple, ...)``);
     otherwise the kernels differ by the ratio of the scales.
 
-    Example:
+    Examples:
       >>> import jax, ntkfix
       >>> spec = ntkfix.MLP(in_dim=3, width=16, depth=2)
       >>> params = spec.init(jax.random.PRNGKey(0))
@@ -108,7 +108,7 @@ class MLP:
         W_std, b_std))``, with ``stax.Dense``'s defaults (every layer, the readout
         included, at ``W_std``).
 
-        Example:
+        Examples:
           >>> MLP.like_stax(13, 512, 2).W_std, MLP(13, 512, 2).W_std
           (1.0, 1.4142135623730951)
         """
@@ -173,6 +173,7 @@ class MLP:
         Args:
           key: a ``jax.random`` key.
           dtype: floating dtype (default: jax's default float).
+
         Returns:
           the ``stax.serial`` params list.
         """

@@ -19,7 +19,7 @@ Common options (``prepare``): ``test_fraction=0.2``, ``n_train``, ``n_test``,
 The building blocks (``split_indices``, ``center_features``, ``standardize_features``,
 ``project_to_sphere``, ``corrupt_labels``, ``encode``) are exported too.
 
-Example:
+Examples:
   >>> import jax
   >>> from ntkfix import data
   >>> ds = data.digits(jax.random.PRNGKey(0), "0v1", p=0.1)

@@ -134,6 +134,7 @@ def corrupt_labels(
       labels: (n,) integer class indices in [0, n_classes).
       n_classes: k >= 2; for k = 2 this flips the label.
       p: fraction in [0, 1].
+
     Returns:
       (new labels, sorted indices that changed).
     """

@@ -21,7 +21,7 @@ from ntkfix.data._prepare import Dataset, prepare
 def sphere(key: jax.Array, n: int, d: int, dtype: Any = None) -> jax.Array:
     """``n`` points uniform on the unit sphere S^{d-1} in R^d: (n, d), normalized Gaussians.
 
-    Example:
+    Examples:
       >>> import jax, jax.numpy as jnp
       >>> from ntkfix import data
       >>> x = data.sphere(jax.random.PRNGKey(0), 4, 3)
@@ -93,7 +93,7 @@ def synthetic(
       binary: classification labels sign(y) instead of real targets.
       **options: as in ``prepare`` (n_train/n_test are set here).
 
-    Example:
+    Examples:
       >>> import jax
       >>> from ntkfix import data
       >>> ds = data.synthetic(jax.random.PRNGKey(0), 20, 5, 3, binary=True)

@@ -1,34 +1,66 @@
-"""Teaching notebooks: stored without outputs, and each runs top to bottom in a clean kernel."""
+"""Teaching notebooks: stored without outputs; each runs top to bottom in a clean kernel, shows
+its figures inline (every plotting cell leaves a PNG) and ends with a worked exercise."""
 
+import re
 import time
 from pathlib import Path
 
 import pytest
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[2] / "notebooks").glob("*.ipynb"))
+# a code cell that draws: a call into analysis.plots, pyplot, or an Axes' plotting method
+PLOTTING = re.compile(r"\bplots\.\w+\(|\bplt\.\w+\(|\.(plot|semilogy|semilogx|loglog|imshow)\(")
 
 
-def test_there_are_four_notebooks():
-    assert len(NOTEBOOKS) >= 4
+def _read(path):
+    nbformat = pytest.importorskip("nbformat")
+    return nbformat.read(path, as_version=4)
+
+
+def test_there_are_five_notebooks():
+    assert len(NOTEBOOKS) >= 5
+    assert any(p.name == "05_your_own_network.ipynb" for p in NOTEBOOKS)
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_stored_without_outputs(path):
-    nbformat = pytest.importorskip("nbformat")
-    nb = nbformat.read(path, as_version=4)
+    nb = _read(path)
     for cell in nb.cells:
         if cell.cell_type == "code":
             assert not cell.outputs and cell.execution_count is None, f"{path.name} holds outputs"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
-def test_runs_top_to_bottom(path):
-    nbformat = pytest.importorskip("nbformat")
+def test_has_an_exercise_with_a_solution(path):
+    nb = _read(path)
+    md = [i for i, c in enumerate(nb.cells) if c.cell_type == "markdown"]
+    exercises = [i for i in md if re.search(r"^#+ Exercise", nb.cells[i].source, re.M)]
+    assert exercises, f"{path.name} has no '## Exercise' cell"
+    solutions = [i for i in md if re.search(r"^#+ Solution", nb.cells[i].source, re.M)]
+    assert any(s > exercises[0] for s in solutions), f"{path.name}: no solution after the exercise"
+    after = nb.cells[max(solutions) + 1 :]
+    assert any(c.cell_type == "code" and c.source.strip() for c in after), "solution has no code"
+
+
+def test_the_plotting_pattern_sees_plotting_cells():
+    assert PLOTTING.search("plots.spectra(e);")
+    assert PLOTTING.search("fig, ax = plt.subplots()")
+    assert PLOTTING.search("a.semilogy(t, v)")
+    assert not PLOTTING.search("print(rates.fitted_rate)")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_runs_top_to_bottom_with_inline_figures(path):
     nbclient = pytest.importorskip("nbclient")
     pytest.importorskip("ipykernel")
-    nb = nbformat.read(path, as_version=4)
+    nb = _read(path)
     t0 = time.perf_counter()
     nbclient.NotebookClient(
         nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
     ).execute()
     print(f"{path.name}: {time.perf_counter() - t0:.1f} s")
+    plotting = [c for c in nb.cells if c.cell_type == "code" and PLOTTING.search(c.source)]
+    assert plotting, f"{path.name} draws no figure"
+    for cell in plotting:
+        kinds = [k for out in cell.outputs for k in out.get("data", {})]
+        assert "image/png" in kinds, f"{path.name}: no inline image from\n{cell.source[:200]}"

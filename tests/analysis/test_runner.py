@@ -1,6 +1,7 @@
 """Runner: configs, resumable cells, tidy results; CLI error handling."""
 
 import json
+import re
 from html.parser import HTMLParser
 
 import numpy as np
@@ -160,3 +161,19 @@ def test_quick_report_end_to_end(tmp_path):
     raw = list((tmp_path / "raw").glob("*/results.csv"))
     assert raw
     json.loads(next((tmp_path / "raw").glob("*/cells/*.json")).read_text())
+    # the report opens with the claims: one row per claim of the seed, each with a number
+    heads = re.findall(r"^## (.+)$", text, re.M)
+    assert heads[0] == "Claims", heads
+    claims_md = text.split("## Claims", 1)[1].split("\n## ", 1)[0]
+    rows = [r for r in claims_md.splitlines() if r.startswith("| ") and not r.startswith("| claim")]
+    starts = ("FAP == ReLU", "Linear convergence", "Width needed", "A trained FAP", "FAP's NTK")
+    assert len(rows) == 6, rows
+    for start, row in zip((*starts, "Test error"), rows, strict=True):
+        claim, measured, source, verdict = (c.strip() for c in row.strip("|").split(" | "))
+        assert claim.startswith(start) and re.search(r"\d", measured) and source
+        assert verdict.split(":")[0] in {"supported", "partly", "not supported"}, verdict
+    html_text = page.read_text()
+    assert re.findall(r"<h2>(.*?)</h2>", html_text)[0] == "Claims"
+    assert "<table" not in html_text.replace("<div class='scroll'><table", "")
+    for f in (md, page, *(tmp_path / "tables").glob("*")):
+        assert f.stat().st_mode & 0o777 == 0o644, f

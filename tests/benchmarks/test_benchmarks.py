@@ -172,12 +172,16 @@ def test_median_round_picks_the_median_time():
     assert run.median_round([{"status": "skipped: big"}])["status"] == "skipped: big"
 
 
-@pytest.mark.parametrize("network", ["cnn", "mlp_fn"])
+@pytest.mark.parametrize("network", ["cnn", "mlp_fn", "mlp_fn10"])
 def test_network_methods_compute_the_same_kernel(network):
     from benchmarks import networks
 
     K = np.asarray(networks.build_network("ntkfix", {"name": network, "n": 5})())
-    assert K.shape == (5, 5) and K.dtype == np.float32
+    shape = (5, 5, 10, 10) if network == "mlp_fn10" else (5, 5)
+    assert K.shape == shape and K.dtype == np.float32
+    for method in ("ntkfix_jc", "ntkfix_nvp"):
+        ours = np.asarray(networks.build_network(method, {"name": network, "n": 5})())
+        np.testing.assert_allclose(ours, K, rtol=2e-4, atol=1e-5)
     if _nt.available():
         for method in ("nt_jc", "nt_sd"):
             theirs = np.asarray(networks.build_network(method, {"name": network, "n": 5})())

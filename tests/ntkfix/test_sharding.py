@@ -83,6 +83,24 @@ SCRIPT = textwrap.dedent(
         ref = np.asarray(ntkfix.empirical_ntk(model, params, xs, devices=1))
         assert np.allclose(full, ref, rtol=1e-5, atol=1e-6)
         assert not np.array_equal(full[:10, 10:], 0) and not np.array_equal(full[30:, :30], 0)
+    # any network (a function and its FAP twin), both implementations, dealt and sharded
+    relu = jax.nn.relu
+    fn = lambda q, v: spec.layer(q, 2, relu(spec.layer(q, 1, relu(spec.layer(q, 0, v)))))
+    xs = np.concatenate([x, x[:3]])
+    fap = ntkfix.FixedPattern(fn, p0)
+    cases = (
+        (fn, p0, "jacobian", False),
+        (fn, p0, "ntk_vector", False),
+        (fap, p, "ntk_vector", True),
+    )
+    for model, params, impl, trace in cases:
+        kw = dict(implementation=impl, trace=trace, block_size=8)
+        one = np.asarray(ntkfix.empirical_ntk(model, params, xs, devices=1, **kw))
+        many = ntkfix.empirical_ntk(model, params, xs, **kw)
+        assert np.array_equal(np.asarray(many), one), (impl, trace)
+        K = ntkfix.empirical_ntk(model, params, xs, sharded=True, **dict(kw, block_size=5))
+        assert len(K.addressable_shards) == 4
+        assert np.allclose(np.asarray(K), one, rtol=1e-5, atol=1e-6), (impl, trace)
     try:
         ntkfix.empirical_ntk(spec, p0, x, sharded=True)
     except ValueError as e:

@@ -1,0 +1,249 @@
+"""The report's first section: the seed's claims, each with the number this run measured,
+where it comes from and a verdict in words, all computed from the experiments' results.
+
+``CLAIMS`` maps an experiment to the function turning its tidy results into claim rows;
+``claims_table`` stacks the rows of the experiments that ran. Thresholds of the verdicts
+are named constants here, next to the rule they serve.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+
+COLUMNS = ("claim", "measured", "from", "verdict")
+EQUAL_RTOL = 1e-5  # FAP == ReLU at theta_0: float32 rounding of identical computations
+REACH_ALL, REACH_MOST = 0.9, 0.5  # share of runs reaching eps for "supported" / "partly"
+FIT_R2 = 0.99  # the loss curve is geometric (log-linear) on its fitted window
+LOWER_ALL, LOWER_MOST = 0.8, 0.5  # share of pairs with FAP below ReLU
+RANK_TRACKS = 0.8  # Spearman correlation of complexity and test error across noise levels
+
+
+def _row(claim: str, measured: str, source: str, verdict: str) -> dict:
+    return dict(zip(COLUMNS, (claim, measured, source, verdict), strict=True))
+
+
+def _ok(df: pd.DataFrame) -> pd.DataFrame:
+    return df[~df["diverged"].astype(bool)] if "diverged" in df else df
+
+
+def _paired(df: pd.DataFrame, column: str) -> pd.DataFrame:
+    """(depth, width, seed) x model table of ``column`` for the pairs with both models."""
+    wide = df.pivot_table(index=["depth", "width", "seed"], columns="model", values=column)
+    return wide.dropna() if {"fap", "relu"} <= set(wide.columns) else wide.iloc[0:0]
+
+
+def dynamics_claims(df: pd.DataFrame) -> list[dict]:
+    rows = []
+    rel = []
+    for col in ("loss_init", "lambda_max0"):
+        w = _paired(df, col)
+        if len(w):
+            rel.append((w["fap"] - w["relu"]).abs() / w["relu"].abs().clip(lower=1e-300))
+    if rel:
+        worst = float(pd.concat(rel).max())
+        pairs = len(_paired(df, "loss_init"))
+        same = worst <= EQUAL_RTOL
+        rows.append(
+            _row(
+                "FAP == ReLU at initialization (same function, same NTK)",
+                f"max relative difference of L_0 and λ_max(Θ_0) over {pairs} FAP/ReLU pairs: "
+                f"{worst:.2g}",
+                "dynamics: loss_init, lambda_max0 of the pairs from the same θ_0",
+                f"supported: equal to float32 rounding (≤ {EQUAL_RTOL:g})"
+                if same
+                else f"not supported: they differ by {worst:.2g} > {EQUAL_RTOL:g}",
+            )
+        )
+    fap = _ok(df[df["model"] == "fap"])
+    if len(fap):
+        reached = float(fap["reached_eps"].astype(float).mean())
+        r2 = float(fap["rate_fit_r2"].median())
+        speed = float(((1 - fap["rate_fitted"]) / (1 - fap["rate_predicted"])).median())
+        eps = float(fap["eps"].iloc[0])
+        geometric = r2 >= FIT_R2
+        if geometric and reached >= REACH_ALL:
+            verdict = "supported: the loss decays geometrically and the runs reach eps"
+        elif geometric:
+            verdict = (
+                f"partly: the loss decays geometrically (log-linear), but only "
+                f"{100 * reached:.0f}% of runs reach eps within their {int(fap['steps'].max())} "
+                "steps"
+            )
+        elif reached >= REACH_MOST:
+            verdict = f"partly: {100 * reached:.0f}% reach eps, but the log-linear fit is poor"
+        else:
+            verdict = f"not supported: log-linear fit R² {r2:.3f} < {FIT_R2}, few runs reach eps"
+        rows.append(
+            _row(
+                "Linear convergence of the FAP net, steps ~ log(1/eps)",
+                f"{100 * reached:.0f}% of {len(fap)} FAP runs reach eps = {eps:g}; median R² of "
+                f"the log-linear fit {r2:.4f}; median (1 - q_fitted)/(1 - q_NTK) {speed:.2f}",
+                "dynamics: reached_eps, rate_fit_r2, rate_fitted, rate_predicted (FAP rows)",
+                verdict,
+            )
+        )
+    ok = _ok(df)
+    parts, shares = [], []
+    gaps = (("ntk_drift_final", "NTK drift"), ("lin_gap_test_final", "held-out linearized gap"))
+    failing = []
+    for col, name in gaps:
+        w = _paired(ok, col)
+        if len(w):
+            share = float((w["fap"] < w["relu"]).mean())
+            ratio = float((w["fap"] / w["relu"]).median())
+            shares.append(share)
+            if share < LOWER_ALL:
+                failing.append(name)
+            parts.append(
+                f"{name}: FAP lower in {100 * share:.0f}% of {len(w)} pairs, median FAP/ReLU "
+                f"{ratio:.2f}"
+            )
+    if shares:
+        low = min(shares)
+        verdict = (
+            "supported: FAP below ReLU in nearly every pair"
+            if low >= LOWER_ALL
+            else f"partly: FAP below ReLU in most pairs, not all ({', '.join(failing)})"
+            if low >= LOWER_MOST
+            else f"not supported: FAP is not below ReLU in most pairs ({', '.join(failing)})"
+        )
+        rows.append(
+            _row(
+                "FAP's NTK drift and linearized gap are smaller than ReLU's",
+                "; ".join(parts),
+                "dynamics: ntk_drift_final, lin_gap_test_final, paired by (depth, width, seed)",
+                verdict,
+            )
+        )
+    return rows
+
+
+def threshold_claims(df: pd.DataFrame) -> list[dict]:
+    from analysis.experiments import threshold
+
+    thr = threshold.thresholds(df)
+    exps = threshold.exponents(thr)
+    fap = exps[exps["model"] == "fap"] if "model" in exps else exps
+    fitted = [r for r in fap.itertuples() if np.isfinite(r.exponent)]
+    depths = sorted(df["depth"].unique())
+    found = thr[(thr["model"] == "fap") & (thr["censored"] == "")]
+    measured = (
+        "; ".join(f"a = {r.exponent:.2f} over n = {r.n_used}" for r in fitted)
+        if fitted
+        else "no exponent: fewer than 2 uncensored thresholds"
+    )
+    measured += f" (FAP, threshold width ~ n^a; {len(found)} uncensored thresholds; depth "
+    measured += ", ".join(str(d) for d in depths) + ")"
+    if fitted and len(depths) > 1:
+        verdict = "supported: the width needed grows polynomially with n, at each depth"
+    elif fitted:
+        verdict = (
+            "partly: the growth with n is measured (a polynomial fit); depth is not varied "
+            "in this run"
+        )
+    else:
+        verdict = "not supported: in this run the thresholds are censored by the width grid"
+    return [
+        _row(
+            "Width needed to fit n random labels grows mildly with n and depth",
+            measured,
+            "width_threshold: smallest width with ≥ target share of seeds reaching eps",
+            verdict,
+        )
+    ]
+
+
+def conversion_claims(df: pd.DataFrame) -> list[dict]:
+    ok = _ok(df)
+    twice = bool((ok["relu_width"] == 2 * ok["width"]).all())
+    exact = ok["train_exact"].astype(bool)
+    parts = []
+    for dtype, g in ok.groupby("dtype"):
+        parts.append(
+            f"{dtype}: exact in {int(g['train_exact'].astype(bool).sum())}/{len(g)}, "
+            f"max relative error {g['train_rel_error'].max():.2g}"
+        )
+    f64 = ok[ok["dtype"] == "float64"]
+    f64_exact = bool(len(f64)) and bool(f64["train_exact"].astype(bool).all())
+    if twice and exact.all():
+        verdict = "supported: every conversion is exact on its training points, width 2m"
+    elif twice and f64_exact:
+        verdict = "partly: exact in float64; float32 loses digits to the cancellation p - M g"
+    else:
+        verdict = "not supported: some conversions are not exact on their training points"
+    return [
+        _row(
+            "A trained FAP net is a ReLU net of width 2m (exact on its data)",
+            f"{len(ok)} conversions, twin width = 2m in {'all' if twice else 'not all'}; "
+            + "; ".join(parts),
+            "conversion: relu_width, train_exact, train_rel_error",
+            verdict,
+        )
+    ]
+
+
+def generalization_claims(df: pd.DataFrame) -> list[dict]:
+    bound = df[df["predictor"] == "arora"].groupby("p")["bound"].mean()
+    comp = df[df["predictor"] == "fap_ntk"].groupby("p")["complexity_normalized"].mean()
+    nets = df[df["predictor"] == "fap_net"]
+    err = (nets if len(nets) else df[df["predictor"] == "fap_ntk"]).groupby("p")["test_error"]
+    err = err.mean()
+    common = comp.index.intersection(err.index).intersection(bound.index)
+    if len(common) < 2:
+        return []
+    comp, err, bound = comp[common], err[common], bound[common]
+    holds = bool((bound >= err).all())
+    vacuous = bool((bound >= 1).any())
+    if len(common) >= 3:
+        rho = float(comp.corr(err, method="spearman"))
+        tracks, how = rho >= RANK_TRACKS, f"Spearman ρ = {rho:.2f}"
+    else:  # two noise levels: do both move the same way?
+        same = np.sign(comp.iloc[-1] - comp.iloc[0]) == np.sign(err.iloc[-1] - err.iloc[0])
+        tracks, how = bool(same), f"{'same' if same else 'opposite'} direction (2 levels only)"
+    if tracks and holds and not vacuous and len(common) >= 3:
+        verdict = "supported: the complexity tracks the test error and the bound holds below 1"
+    elif tracks:
+        verdict = "partly: the complexity tracks the test error" + (
+            ", but the bound's value is ≥ 1 (vacuous for a 0-1 error at this n)"
+            if vacuous
+            else ", but the bound fails somewhere"
+            if not holds
+            else ", on two noise levels only"
+        )
+    else:
+        verdict = f"not supported: the complexity does not track the test error ({how})"
+    who = "the trained FAP net" if len(nets) else "FAP-NTK regression"
+    return [
+        _row(
+            "Test error follows the NTK complexity sqrt(2 yᵀ H⁻¹ y / n) (Arora et al. bound)",
+            f"{how} between the FAP-NTK complexity and the test error of "
+            f"{who} over {len(common)} noise levels; Arora bound {bound.min():.3g}.."
+            f"{bound.max():.3g} vs test error {err.min():.3g}..{err.max():.3g}",
+            "generalization_noise: complexity_normalized (fap_ntk), bound (arora), test_error",
+            verdict,
+        )
+    ]
+
+
+CLAIMS: dict[str, Callable[[pd.DataFrame], list[dict]]] = {
+    "dynamics": dynamics_claims,
+    "width_threshold": threshold_claims,
+    "conversion": conversion_claims,
+    "generalization_noise": generalization_claims,
+}
+# the report's order of the claims (the seed's), by the first words of each claim
+ORDER = ("FAP == ReLU", "Linear convergence", "Width needed", "A trained FAP", "FAP's NTK", "Test")
+
+
+def claims_table(results: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """One row per claim from the experiments in ``results`` (name -> tidy results)."""
+    rows = [r for name, df in results.items() if name in CLAIMS for r in CLAIMS[name](df)]
+
+    def rank(row):
+        hits = [i for i, p in enumerate(ORDER) if row["claim"].startswith(p)]
+        return hits[0] if hits else len(ORDER)
+
+    return pd.DataFrame(sorted(rows, key=rank), columns=list(COLUMNS))

@@ -1,0 +1,191 @@
+"""Which exact implementation computes the empirical NTK of a network: the cost model.
+
+For a network with P parameters, k outputs and F floating-point operations in its
+forward pass of one input (counted from its jaxpr: matmuls and convolutions 2 per
+multiply-add, other arithmetic 1 per output element, data movement 0), with a backward
+or forward-mode pass taken as 2 F (Novak et al. 2022, arXiv:2206.08720, Table 1; the
+same accounting as neural-tangents' ``NtkImplementation``):
+
+    Jacobian contraction   n_feat (1 + 2k) F               Jacobian rows of every input
+                         + n_pairs 2 k^2 P  (2 k P traced)  their inner products
+    NTK-vector products    n_feat (1 + 2k) F               the columns' vectors J^T e_c
+                         + n_pairs 2 k F                    one forward-mode pass each
+
+with n_feat = n1 + n2 and n_pairs = n1 n2 for K(x1, x2) (n and n (n + 1) / 2 for
+K(x, x)). Memory per tile: Jacobian contraction holds two blocks of Jacobian rows,
+2 b k P scalars; NTK-vector products only the row block's activations and a chunk of
+vectors. ``choose`` takes the cheaper in operations among those whose memory fits, so
+Jacobian contraction wins for convolutional nets (F >> P: weights are shared over
+positions) and traced kernels, NTK-vector products for many outputs (k > ~3) with
+untraced blocks, and whenever 8 rows of Jacobian do not fit in memory.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ntkfix._kernels.jacobian import (
+    JACOBIAN_BUDGET_BYTES,
+    jacobian_block,
+    jacobian_source,
+    n_params,
+)
+from ntkfix._kernels.products import products_block, products_chunk, products_source
+from ntkfix._kernels.tiling import TileSource
+
+IMPLEMENTATIONS = ("auto", "jacobian", "ntk_vector")
+# Operations that move or relabel data: no arithmetic counted.
+DATA_MOVEMENT = frozenset(
+    "reshape broadcast_in_dim transpose squeeze expand_dims convert_element_type slice "
+    "dynamic_slice dynamic_update_slice concatenate pad gather rev copy copy_p "
+    "stop_gradient iota select_n".split()
+)
+MIN_JACOBIAN_BLOCK = 8
+
+
+def _sub_jaxprs(params: dict):
+    for v in params.values():
+        for item in v if isinstance(v, (tuple, list)) else (v,):
+            inner = getattr(item, "jaxpr", None)
+            if inner is not None and hasattr(inner, "eqns"):
+                yield inner  # a ClosedJaxpr
+            elif hasattr(item, "eqns"):
+                yield item  # a Jaxpr
+
+
+def _size(aval) -> int:
+    return int(np.prod(getattr(aval, "shape", ()), dtype=np.int64))
+
+
+def jaxpr_flops(jaxpr) -> tuple[int, int]:
+    """(operations, elements) of one evaluation of ``jaxpr``: the operations as in the
+    module docstring, the elements the sum of the sizes of every intermediate (a bound on
+    what a linearization keeps). Nested jaxprs (jit, custom_jvp, ...) are counted once
+    each, loops' bodies once."""
+    flops = elements = 0
+    for eqn in jaxpr.eqns:
+        name = eqn.primitive.name
+        out = sum(_size(v.aval) for v in eqn.outvars)
+        subs = list(_sub_jaxprs(eqn.params))
+        if subs:
+            for s in subs:
+                f, e = jaxpr_flops(s)
+                flops, elements = flops + f, elements + e
+            continue
+        elements += out
+        if name == "dot_general":
+            (lc, _), _ = eqn.params["dimension_numbers"]
+            lhs = eqn.invars[0].aval.shape
+            flops += 2 * out * int(np.prod([lhs[d] for d in lc], dtype=np.int64))
+        elif name == "conv_general_dilated":
+            rhs = eqn.invars[1].aval.shape
+            out_feature_dim = eqn.params["dimension_numbers"].rhs_spec[0]
+            flops += 2 * out * (int(np.prod(rhs, dtype=np.int64)) // rhs[out_feature_dim])
+        elif name not in DATA_MOVEMENT:
+            flops += out
+    return flops, elements
+
+
+def forward_flops(model, params, x_one: Any) -> tuple[int, int]:
+    """(F, A): operations and intermediate elements of ``model.forward(params, x)`` for
+    one input ``x_one`` (1, ...) (``jaxpr_flops``; shapes only, nothing is run)."""
+    spec = lambda a: jax.ShapeDtypeStruct(np.shape(a), a.dtype)
+    args = jax.tree_util.tree_map(spec, (model, params, x_one))
+    return jaxpr_flops(jax.make_jaxpr(lambda m, p, x: m.forward(p, x))(*args).jaxpr)
+
+
+def jaxpr_primitives(jaxpr) -> set[str]:
+    """Names of the primitives ``jaxpr`` applies, nested jaxprs included."""
+    names = set()
+    for eqn in jaxpr.eqns:
+        names.add(eqn.primitive.name)
+        for sub in _sub_jaxprs(eqn.params):
+            names |= jaxpr_primitives(sub)
+    return names
+
+
+def forward_primitives(model, params, x_one: Any) -> set[str]:
+    """The primitives of ``model.forward(params, x)`` for inputs shaped like ``x_one``."""
+    spec = lambda a: jax.ShapeDtypeStruct(np.shape(a), a.dtype)
+    args = jax.tree_util.tree_map(spec, (model, params, x_one))
+    return jaxpr_primitives(jax.make_jaxpr(lambda m, p, x: m.forward(p, x))(*args).jaxpr)
+
+
+def costs(F: int, P: int, k: int, n1: int, n2: int | None, trace: bool) -> dict[str, int]:
+    """Operations of each implementation for K(x1, x2) (n2 None: K(x, x)); module docstring."""
+    n_feat = n1 if n2 is None else n1 + n2
+    n_pairs = n1 * (n1 + 1) // 2 if n2 is None else n1 * n2
+    rows = n_feat * (1 + 2 * k) * F
+    return {
+        "jacobian": rows + n_pairs * 2 * (k if trace else k * k) * P,
+        "ntk_vector": rows + n_pairs * 2 * k * F,
+    }
+
+
+def check_implementation(implementation: Any) -> str:
+    if implementation not in IMPLEMENTATIONS:
+        raise ValueError(
+            f"implementation must be one of {', '.join(map(repr, IMPLEMENTATIONS))}, got "
+            f"{implementation!r}"
+        )
+    return implementation
+
+
+def choose(
+    implementation: str,
+    F: int,
+    P: int,
+    k: int,
+    n1: int,
+    n2: int | None,
+    trace: bool,
+    itemsize: int,
+) -> str:
+    """The implementation to use: ``implementation`` unless "auto"; then the cheaper in
+    operations whose memory fits (Jacobian contraction needs 8 rows of Jacobian,
+    ``8 k P`` scalars, within ``JACOBIAN_BUDGET_BYTES``)."""
+    if implementation != "auto":
+        return implementation
+    if MIN_JACOBIAN_BLOCK * k * P * itemsize > JACOBIAN_BUDGET_BYTES:
+        return "ntk_vector"
+    c = costs(F, P, k, n1, n2, trace)
+    return "jacobian" if c["jacobian"] <= c["ntk_vector"] else "ntk_vector"
+
+
+def describe(F: int, P: int, k: int, n1: int, n2: int | None, trace: bool) -> str:
+    """One line with both costs, for messages and benchmarks."""
+    c = costs(F, P, k, n1, n2, trace)
+    return ", ".join(f"{name} {v / 1e9:.3g} GFLOP" for name, v in c.items()) + (
+        f" (F = {F:,} per input, P = {P:,}, k = {k})"
+    )
+
+
+def network_source(
+    model,
+    params,
+    x1: jax.Array,
+    k: int,
+    n2: int | None,
+    trace: bool,
+    implementation: str = "auto",
+) -> tuple[TileSource, int, str]:
+    """(TileSource, rows per tile, implementation) for the exact kernel of a network that
+    is not an ``MLP``, on inputs shaped like ``x1`` (n2 None: K(x1, x1)): the
+    implementation ``choose`` picks (or the one asked for) and its block size."""
+    implementation = check_implementation(implementation)
+    P = n_params(params)
+    itemsize = jnp.dtype(jnp.result_type(x1.dtype, *jax.tree_util.tree_leaves(params))).itemsize
+    n1 = x1.shape[0]
+    n = max(n1, n1 if n2 is None else n2)
+    F, A = forward_flops(model, params, x1[:1])
+    implementation = choose(implementation, F, P, k, n1, n2, trace, itemsize)
+    if implementation == "jacobian":
+        source = jacobian_source(model, params, k, trace)
+        return source, jacobian_block(n, k, P, itemsize), implementation
+    block = products_block(n, A, itemsize)
+    chunk = products_chunk(k, P, A, itemsize, block)
+    return products_source(model, params, k, trace, chunk), block, implementation

@@ -1,0 +1,80 @@
+"""ReLU twins of FAP nets of any network: the stax form of a twin (float64, conftest)."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import ntkfix
+from tests.helpers import assert_close, rel_err, requires_nt
+from tests.ntkfix.test_any_network import XI
+
+
+@requires_nt
+def test_the_twin_of_a_stax_residual_cnn_as_a_stax_pair(nt):
+    stax = nt.stax
+    block = stax.serial(stax.Conv(4, (3, 3), padding="SAME"), stax.Relu())
+    triple = stax.serial(
+        stax.Conv(4, (3, 3), padding="SAME"),
+        stax.Relu(),
+        stax.FanOut(2),
+        stax.parallel(block, stax.Identity()),
+        stax.FanInSum(),
+        stax.Relu(),
+        stax.GlobalAvgPool(),
+        stax.Dense(2),
+    )
+    _, p0 = triple[0](jax.random.PRNGKey(0), (-1, 8, 8, 1))
+    y = np.cos(np.arange(12.0).reshape(6, 2))
+    fap = ntkfix.FixedPattern(triple, p0)
+    trained = ntkfix.train(fap, p0, XI, y, steps=20, lr=0.5, record_every=20, track=()).params
+    twin, tp, cert = ntkfix.to_relu(fap, trained, XI)
+    # stax.Relu is ABRelu, a min(z, 0) and a max(z, 0) gate: two per ReLU layer
+    assert cert.exact and len(cert.M) == 6
+    init_fn, apply_fn = twin.stax()
+    out_shape, params = init_fn(jax.random.PRNGKey(9), (-1, 8, 8, 1))
+    assert out_shape == (-1, 2)
+    assert all(
+        a is b
+        for a, b in zip(
+            jax.tree_util.tree_leaves(params), jax.tree_util.tree_leaves(tp), strict=True
+        )
+    )
+    assert_close(apply_fn(params, XI, rng=None), fap.apply(trained, XI), atol=1e-12, rtol=1e-11)
+    assert rel_err(apply_fn(params, XI), triple[1](trained, XI)) > 1e-6  # not the ReLU net
+    # neural-tangents takes the pair: its empirical NTK of the twin is ntkfix's
+    theirs = nt.empirical_ntk_fn(apply_fn, trace_axes=(-1,), implementation=1)(XI, None, params)
+    assert rel_err(ntkfix.empirical_ntk(twin, tp, XI), theirs) < 1e-10
+    # and jit treats the twin as a pytree (its certified params are leaves)
+    assert_close(
+        jax.jit(lambda t, q, x: t.apply(q, x))(twin, tp, jnp.asarray(XI)), twin.apply(tp, XI)
+    )
+
+
+def _leaky_cnn(p, x):
+    dn = ("NHWC", "HWIO", "NHWC")
+    h = jax.lax.conv_general_dilated(x, p["c1"], (1, 1), "SAME", dimension_numbers=dn)
+    h = jax.nn.leaky_relu(h, 0.1)
+    h = jnp.where(h @ p["m"] > 0.05, h @ p["m"], 0.3 * h @ p["m"])  # a hand-written select
+    return jnp.mean(h, axis=(1, 2)) @ p["w"]
+
+
+def test_the_twin_of_a_leaky_relu_cnn_is_a_relu_network():
+    k1, k2, k3 = jax.random.split(jax.random.PRNGKey(2), 3)
+    p0 = {
+        "c1": jax.random.normal(k1, (3, 3, 1, 5)) / 3.0,
+        "m": jax.random.normal(k2, (5, 5)) / np.sqrt(5.0),
+        "w": jax.random.normal(k3, (5, 2)) / np.sqrt(5.0),
+    }
+    y = np.sin(np.arange(12.0).reshape(6, 2))
+    fap = ntkfix.FixedPattern(_leaky_cnn, p0)
+    assert_close(fap.apply(p0, XI), _leaky_cnn(p0, XI))
+    trained = ntkfix.train(fap, p0, XI, y, steps=30, lr=0.5, record_every=30, track=()).params
+    assert rel_err(fap.apply(trained, XI), _leaky_cnn(trained, XI)) > 1e-6  # moved off p0
+    twin, tp, cert = ntkfix.to_relu(fap, trained, XI)
+    # two selects, each rewritten on both streams (the initial net's and the trained)
+    assert cert.exact and cert.building.rows_ok.all() and len(cert.M) == 4
+    assert_close(twin.apply(tp, XI), fap.apply(trained, XI), atol=1e-12, rtol=1e-11)
+    from tests.ntkfix.test_any_network import _primitives
+
+    prims = _primitives(jax.make_jaxpr(twin.fn)(tp, jnp.asarray(XI)).jaxpr)
+    assert "max" in prims and not prims & {"select_n", "gt", "ge", "lt", "le", "eq"}
