@@ -36,7 +36,7 @@ test: .venv/.synced
 .venv-latest/.synced: $(UV) pyproject.toml
 	rm -rf .venv-latest
 	$(UV) venv -q .venv-latest --python $(PY)
-	$(UV) pip install -q --no-config --python .venv-latest/bin/python --upgrade -e . pytest jax jaxlib numpy flax
+	$(UV) pip install -q --no-config --python .venv-latest/bin/python --upgrade -e . pytest jax jaxlib numpy flax mpmath
 	# neural-tangents without its TensorFlow deps: it installs, but fails to import on new jax
 	$(UV) pip install -q --no-config --python .venv-latest/bin/python --no-deps neural-tangents==0.6.5 frozendict
 	touch $@
