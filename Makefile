@@ -6,6 +6,7 @@ UV_VERSION := 0.13.9
 TOOLS := .tools
 UV := $(TOOLS)/bin/uv
 OUT ?= results
+BENCH_TMP ?= /tmp
 
 .PHONY: report report-quick test test-latest lint bench bench-quick docs docs-serve clean
 
@@ -35,7 +36,7 @@ test: .venv/.synced
 .venv-latest/.synced: $(UV) pyproject.toml
 	rm -rf .venv-latest
 	$(UV) venv -q .venv-latest --python $(PY)
-	$(UV) pip install -q --no-config --python .venv-latest/bin/python --upgrade -e . pytest jax jaxlib numpy flax
+	$(UV) pip install -q --no-config --python .venv-latest/bin/python --upgrade -e . pytest jax jaxlib numpy flax mpmath
 	# neural-tangents without its TensorFlow deps: it installs, but fails to import on new jax
 	$(UV) pip install -q --no-config --python .venv-latest/bin/python --no-deps neural-tangents==0.6.5 frozendict
 	touch $@
@@ -77,10 +78,16 @@ docs-serve: docs
 bench: .venv/.synced
 	.venv/bin/python -m benchmarks.run --out $(OUT)/bench
 	.venv/bin/python -m benchmarks.networks --out $(OUT)/bench-networks
+	.venv/bin/python -m benchmarks.infinite --out $(OUT)/bench-infinite
+	.venv/bin/python -m benchmarks.solve --n 8000
+	.venv/bin/python -m benchmarks.large --kernel infinite --n 60000 --depth 3 --path $(BENCH_TMP)/ntkfix_inf60k.npy
 
 bench-quick: .venv/.synced
 	.venv/bin/python -m benchmarks.run --quick --out $(OUT)/bench-quick
 	.venv/bin/python -m benchmarks.networks --quick --out $(OUT)/bench-networks-quick
+	.venv/bin/python -m benchmarks.infinite --quick --out $(OUT)/bench-infinite-quick
+	.venv/bin/python -m benchmarks.solve --quick
+	.venv/bin/python -m benchmarks.large --kernel infinite --n 4000 --depth 3 --path $(BENCH_TMP)/ntkfix_inf4k.npy
 
 clean:
 	rm -rf .venv .venv-latest $(TOOLS) results site

@@ -1,7 +1,12 @@
-"""One large empirical NTK written to disk: wall time, peak memory, spot check.
+"""One large empirical (or infinite-width) NTK written to disk: wall time, peak memory,
+spot check.
 
     python -m benchmarks.large --n 50000 --width 1024 --depth 3 --path /tmp/ntk.npy
     python -m benchmarks.large --n 20000 --extrapolate 50000 ...   # a smaller run, scaled
+    python -m benchmarks.large --kernel infinite --n 60000 --depth 3 --path /tmp/inf.npy
+
+``--kernel infinite`` runs ``ntkfix.infinite_ntk_to_disk`` (closed form, d = 64, float32)
+and spot-checks against ``ntkfix.infinite_ntk`` on the sampled rows and columns.
 
 Runs ``ntkfix.empirical_ntk_to_disk`` (float32, inputs uniform on the sphere in
 d = 32), samples the process's anonymous resident memory (RssAnon: what the run holds,
@@ -58,6 +63,20 @@ def spot_check(K, spec, params, x, size: int, seed: int) -> tuple[float, float]:
     return err, float(np.max(np.abs(block - K[c][:, r].T)))
 
 
+def spot_check_infinite(K, spec, x, size: int, seed: int) -> float:
+    """Max relative error of a random ``size`` x ``size`` sample of the on-disk infinite
+    NTK ``K`` against ``ntkfix.infinite_ntk`` on those rows and columns."""
+    import numpy as np
+
+    import ntkfix
+
+    n = K.shape[0]
+    rng = np.random.default_rng(seed)
+    r, c = (np.sort(rng.choice(n, min(size, n), replace=False)) for _ in range(2))
+    ref = np.asarray(ntkfix.infinite_ntk(spec, x[r], x[c]))
+    return float(np.max(np.abs(np.asarray(K[r][:, c]) - ref)) / np.max(np.abs(ref)))
+
+
 def problem(n: int, width: int, depth: int):
     """(spec, params, x): the benchmarked network (d = 32, float32) and n inputs on the sphere."""
     import jax
@@ -74,6 +93,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(
         prog="python -m benchmarks.large", description=__doc__.split("\n\n")[0]
     )
+    p.add_argument("--kernel", choices=("empirical", "infinite"), default="empirical")
     p.add_argument("--n", type=int, default=50000)
     p.add_argument("--width", type=int, default=1024)
     p.add_argument("--depth", type=int, default=3)
@@ -87,14 +107,21 @@ def main(argv=None) -> int:
     from ntkfix._core.host import available_memory
     from ntkfix._kernels.structured import ntk_flops
 
-    spec, params, x = problem(args.n, args.width, args.depth)
+    if args.kernel == "infinite":
+        import jax
+        import jax.numpy as jnp
+
+        spec = ntkfix.MLP(64, 1, args.depth)
+        params, x = None, ntkfix.data.sphere(jax.random.PRNGKey(1), args.n, 64, jnp.float32)
+    else:
+        spec, params, x = problem(args.n, args.width, args.depth)
     path = Path(args.path)
     for f in (path, path.with_name(path.name + ".progress")):
         f.unlink(missing_ok=True)
     info = machine.describe()
     print(
-        f"{info['cpu']}, {info['cores']} cores, jax {info['jax']}; n={args.n} width={args.width} "
-        f"depth={args.depth} float32 -> {path}",
+        f"{info['cpu']}, {info['cores']} cores, jax {info['jax']}; {args.kernel} n={args.n} "
+        f"width={args.width} depth={args.depth} float32 -> {path}",
         flush=True,
     )
     sampler = _Sampler()
@@ -103,21 +130,29 @@ def main(argv=None) -> int:
     load = machine.Contention()
     load.start()
     t0 = time.perf_counter()
-    K = ntkfix.empirical_ntk_to_disk(spec, params, x, path, block_size=args.block)
+    if args.kernel == "infinite":
+        K = ntkfix.infinite_ntk_to_disk(spec, x, path, block_size=args.block)
+    else:
+        K = ntkfix.empirical_ntk_to_disk(spec, params, x, path, block_size=args.block)
     wall = time.perf_counter() - t0
     others = load.stop()
     peak = sampler.stop()
-    flops = ntk_flops(spec, args.n)
-    err, _ = spot_check(K, spec, params, x, 200, seed=0)
+    if args.kernel == "infinite":
+        flops = 0
+        err = spot_check_infinite(K, spec, x, 200, seed=0)
+    else:
+        flops = ntk_flops(spec, args.n)
+        err, _ = spot_check(K, spec, params, x, 200, seed=0)
     size = os.path.getsize(path)
     print(
         f"wall {wall:.1f} s ({wall / 60:.1f} min), {flops / wall / 1e9:.1f} GFLOP/s "
-        f"({flops / 1e12:.2f} TFLOP by ntk_flops); peak RssAnon {peak['RssAnon'] / 2**30:.2f} GiB, "
+        f"({flops / 1e12:.2f} TFLOP by ntk_flops; 0 for infinite); "
+        f"peak RssAnon {peak['RssAnon'] / 2**30:.2f} GiB, "
         f"peak VmRSS {peak['VmRSS'] / 2**30:.2f} GiB (includes mapped file pages); file "
         f"{size / 2**30:.2f} GiB; others used {others or 0:.2f} cores on average; "
         f"MemAvailable at start {base / 2**30:.1f} GiB; spot check max rel err {err:.1e}"
     )
-    if args.extrapolate:
+    if args.extrapolate and flops:
         big = ntk_flops(spec, args.extrapolate)
         print(
             f"EXTRAPOLATED (not measured) to n={args.extrapolate}: ~{wall * big / flops:.0f} s "

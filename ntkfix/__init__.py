@@ -4,7 +4,8 @@ Public API (everything else lives in private modules):
 
 - networks: ``MLP``, ``FixedPattern``
 - kernels: ``empirical_ntk``, ``empirical_ntk_autodiff``, ``infinite_ntk``, ``infinite_nngp``,
-  ``empirical_ntk_to_disk`` (resumable, for kernels larger than memory), ``KernelTooLarge``,
+  ``empirical_ntk_to_disk``, ``infinite_ntk_to_disk``, ``infinite_nngp_to_disk``
+  (resumable, for kernels larger than memory), ``KernelTooLarge``,
   ``ntk_flops`` (the operation count of ``empirical_ntk``)
 - metrics: ``kernel_distance``, ``spectrum``, ``Spectrum``
 - bounds: ``complexity``, ``Complexity``, ``generalization_bound``, ``GeneralizationBound``,
@@ -56,6 +57,8 @@ from ntkfix._generalization.regression import KernelPrediction as KernelPredicti
 from ntkfix._generalization.regression import kernel_regression as kernel_regression
 from ntkfix._generalization.regression import ntk_regression as ntk_regression
 from ntkfix._kernels.disk import empirical_ntk_to_disk as empirical_ntk_to_disk
+from ntkfix._kernels.disk import infinite_nngp_to_disk as infinite_nngp_to_disk
+from ntkfix._kernels.disk import infinite_ntk_to_disk as infinite_ntk_to_disk
 from ntkfix._kernels.empirical import empirical_ntk as empirical_ntk
 from ntkfix._kernels.empirical import empirical_ntk_autodiff as empirical_ntk_autodiff
 from ntkfix._kernels.infinite import infinite_nngp as infinite_nngp
@@ -91,7 +94,9 @@ __all__ = [
     "KernelTooLarge",
     "UnsupportedOperation",
     "infinite_nngp",
+    "infinite_nngp_to_disk",
     "infinite_ntk",
+    "infinite_ntk_to_disk",
     "stax_kernel",
     "kernel_distance",
     "kernel_regression",

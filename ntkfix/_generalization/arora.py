@@ -37,6 +37,7 @@ biases add b_std^2 terms: neither is H^infty any more.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -44,7 +45,10 @@ import jax
 import jax.numpy as jnp
 
 from ntkfix._core.validate import check_inputs, check_key, check_positive_int
-from ntkfix._kernels.infinite import _arccos_relu, snap_tolerance
+from ntkfix._kernels.budget import check_memory_kernel
+from ntkfix._kernels.closed_form import arccos_relu, closed_form_block, snap_tolerance
+from ntkfix._kernels.layout import mirrored
+from ntkfix._kernels.tiling import TileRunner, TileSource, tiled_kernel
 from ntkfix._models.mlp import MLP, Params
 
 
@@ -57,6 +61,10 @@ def arora_kernel(x1: Any, x2: Any = None) -> jax.Array:
     within 4 sqrt(d) eps of +-1 count as +-1 (angles below ~sqrt(8 sqrt(d) eps) are not
     resolvable from rounded inner products): the diagonal is exactly |x_i|^2 / 2 and
     duplicate inputs give identical rows (a singular kernel, which the solvers refuse).
+
+    Computed jitted, tile by tile (``ntkfix._kernels.tiling``; symmetric tiles for
+    K(x, x)), memory O(output + tile); refused before allocation when it does not fit
+    (``KernelTooLarge``).
 
     Args:
       x1: (n1, d) inputs (unit norm in the paper's setting).
@@ -72,10 +80,37 @@ def arora_kernel(x1: Any, x2: Any = None) -> jax.Array:
       [[0.5, 0.0], [0.0, 0.5]]
     """
     x1 = check_inputs(x1, "x1")
-    x2 = x1 if x2 is None else check_inputs(x2, "x2", x1.shape[1])
+    x2 = None if x2 is None else check_inputs(x2, "x2", x1.shape[1])
+    n1 = x1.shape[0]
+    n2 = n1 if x2 is None else x2.shape[0]
+    block = closed_form_block(max(n1, n2))
+    source = TileSource(
+        operands=(),
+        features=_arora_features,
+        tile=lambda f1, f2, diag: mirrored(_arora_tile(f1, f2, diag), diag),
+        feature_bytes=lambda n: n * (x1.shape[1] + 1) * x1.dtype.itemsize,
+        trace=True,
+    )
+    runner = TileRunner(source, x1, x2)
+    if not runner.tracing:
+        per_row = source.feature_bytes(1)
+        check_memory_kernel(n1, n2, x1.dtype.itemsize, per_row, 4, block, "arora_kernel")
+    return tiled_kernel(runner, n1, n2, block)
+
+
+@jax.jit
+def _arora_features(ops, xb):
+    return xb, jnp.sum(xb * xb, axis=1)
+
+
+@functools.partial(jax.jit, static_argnames="diag")
+def _arora_tile(f1, f2, diag):
+    """A tile of H^infty: gram * k0(cos) / 2 (on a diagonal tile cos_ii = 1 exactly)."""
+    (x1, s11), (x2, s22) = f1, f2
     gram = x1 @ x2.T
-    s11, s22 = jnp.sum(x1 * x1, axis=1), jnp.sum(x2 * x2, axis=1)
-    _, kdot = _arccos_relu(s11, s22, gram, snap_tolerance(x1.shape[1], gram.dtype))
+    if diag:  # the diagonal's own squared norms: cos_ii is 1 exactly
+        s11 = s22 = jnp.diagonal(gram)
+    _, kdot = arccos_relu(s11, s22, gram, snap_tolerance(x1.shape[1], gram.dtype))
     return gram * kdot
 
 

@@ -29,6 +29,9 @@ from ntkfix._core.validate import (
     check_fraction,
     check_targets,
 )
+from ntkfix._generalization.large import as_kernel_array, checked_factor, use_pcg
+from ntkfix._generalization.large import lambda_min as pcg_lambda_min
+from ntkfix._generalization.large import solve as pcg_solve
 from ntkfix._generalization.linalg import factorize
 
 SETTINGS = ("two_layer", "deep")
@@ -126,15 +129,30 @@ class GeneralizationBound:
         )
 
 
-def _complexity(K, y, jitter, max_condition):
-    factor = factorize(K, "K", regularization=jitter, max_condition=max_condition)
-    Y = check_targets(y, "y", rows=factor.n, against="K", host=True)
-    q = float(np.sum(Y * factor.solve(Y)))
+def _complexity(K, y, jitter, max_condition, solver="auto"):
+    """(Complexity, factor, Y (n, k) float64, lambda_min function)."""
+    if use_pcg(K, solver):
+        K = as_kernel_array(K, "K")
+        factor = checked_factor(K, "K", jitter, max_condition, "jitter")
+        Y = check_targets(y, "y", rows=factor.n, against="K", host=True)
+        X, _ = pcg_solve(K, Y, factor)
+        lam = lambda: pcg_lambda_min(K, factor)  # noqa: E731
+    else:
+        factor = factorize(K, "K", regularization=jitter, max_condition=max_condition)
+        Y = check_targets(y, "y", rows=factor.n, against="K", host=True)
+        X = factor.solve(Y)
+
+        def lam():
+            A = as_host_float64(K, "K")
+            A = (A + A.T) / 2 + factor.regularization * np.eye(factor.n)
+            return float(np.linalg.eigvalsh(A)[0])
+
+    q = float(np.sum(Y * X))
     value = math.sqrt(2.0 * max(q, 0.0) / factor.n)
     info = Complexity(
         value, q, factor.n, Y.shape[1], factor.regularization, factor.condition_number
     )
-    return info, factor, Y
+    return info, factor, Y, lam
 
 
 def complexity(
@@ -144,6 +162,7 @@ def complexity(
     jitter: float | str = 0.0,
     max_condition: float | None = None,
     return_info: bool = False,
+    solver: str = "auto",
 ) -> float | Complexity:
     """Data-dependent complexity sqrt(2 y^T K^-1 y / n) (Arora et al. 2019, arXiv:1901.08584).
 
@@ -159,6 +178,11 @@ def complexity(
         that makes K solvable). The amount used is in ``Complexity.jitter``.
       max_condition: largest accepted condition estimate (default 0.1 / eps(K.dtype)).
       return_info: also return the pieces, as a ``Complexity``.
+      solver: "cholesky" (float64 Cholesky in memory), "float32_pcg" (a float32
+        Cholesky as the preconditioner of float64 conjugate gradients, K streamed in row
+        blocks: n = 50,000 fits 24 GB, K may be a read-only ``numpy.memmap``;
+        ``ntkfix._generalization.large``) or "auto" (PCG for a memory map or when a
+        float64 copy and factor would not fit half the available memory).
 
     Returns:
       the complexity as a float, or a ``Complexity`` when ``return_info``.
@@ -171,7 +195,7 @@ def complexity(
       >>> round(ntkfix.complexity(np.eye(2) / 2, [1.0, -1.0]), 12)  # sqrt(2 * 4 / 2)
       2.0
     """
-    info, _, _ = _complexity(K, y, jitter, max_condition)
+    info, _, _, _ = _complexity(K, y, jitter, max_condition, solver)
     return info if return_info else info.value
 
 
@@ -189,6 +213,7 @@ def generalization_bound(
     setting: str = "two_layer",
     jitter: float | str = 0.0,
     max_condition: float | None = None,
+    solver: str = "auto",
 ) -> GeneralizationBound:
     """NTK generalization bound: complexity + confidence, with each constant stated.
 
@@ -231,14 +256,15 @@ def generalization_bound(
         columns for several outputs).
       delta: failure probability in (0, 1).
       setting: "two_layer" or "deep".
-      jitter, max_condition: as in ``complexity``.
+      jitter, max_condition, solver: as in ``complexity`` (with PCG lambda_0 comes from
+        Lanczos on the inverse of the float32 factor, relative accuracy ~1e-6).
 
     Returns:
       a ``GeneralizationBound``.
     """
     check_choice(setting, "setting", SETTINGS)
     delta = check_fraction(delta, "delta", open_left=True, open_right=True)
-    info, factor, Y = _complexity(K, y, jitter, max_condition)
+    info, factor, Y, lam = _complexity(K, y, jitter, max_condition, solver)
     if Y.shape[1] != 1:
         raise ValueError(
             f"y must be a single output (n,) or (n, 1) for the bound, got {Y.shape[1]} columns; "
@@ -249,9 +275,7 @@ def generalization_bound(
             "y must satisfy |y_i| <= 1 (the theorem's assumption), got max |y| = "
             f"{np.abs(Y).max():.4g}"
         )
-    A = as_host_float64(K, "K")
-    A = (A + A.T) / 2 + factor.regularization * np.eye(factor.n)
-    lambda_min = float(np.linalg.eigvalsh(A)[0])
+    lambda_min = lam()
     if not lambda_min > 0:
         raise ValueError(
             f"K has lambda_min = {lambda_min:.3g} <= 0: the bound needs a positive definite K"

@@ -31,10 +31,13 @@ from ntkfix._core.validate import (
     check_outputs,
     check_targets,
 )
+from ntkfix._generalization.large import as_kernel_array, checked_factor, use_pcg
+from ntkfix._generalization.large import solve as pcg_solve
 from ntkfix._generalization.linalg import factorize, kernel_dtype
 from ntkfix._kernels.empirical import empirical_ntk
 from ntkfix._kernels.infinite import infinite_ntk
 from ntkfix._kernels.layout import flatten_full
+from ntkfix._kernels.streamed import stream_matmul
 from ntkfix._models.base import check_model
 from ntkfix._models.fixed import FixedPattern
 from ntkfix._models.mlp import MLP
@@ -79,6 +82,7 @@ def kernel_regression(
     f_test_0: Any = None,
     max_condition: float | None = None,
     return_info: bool = False,
+    solver: str = "auto",
 ) -> jax.Array | KernelPrediction:
     """Predictions of GD at t = infinity with a fixed kernel (module docstring formula).
 
@@ -92,6 +96,9 @@ def kernel_regression(
       max_condition: largest accepted condition estimate of K + ridge I (default
         0.1 / eps(K.dtype)).
       return_info: return a ``KernelPrediction`` with train predictions too.
+      solver: "cholesky" (float64, in memory), "float32_pcg" (float32 factor + float64
+        PCG, kernels streamed: large n, ``numpy.memmap`` kernels) or "auto" (as
+        ``complexity``).
 
     Returns:
       test predictions with y_train's trailing shape, or a ``KernelPrediction``.
@@ -105,20 +112,26 @@ def kernel_regression(
       >>> ntkfix.kernel_regression(K, [1.0, -1.0], np.array([[1.0, 0.0]])).tolist()
       [1.0]
     """
-    factor = factorize(
-        K_train_train,
-        "K_train_train",
-        regularization=ridge,
-        max_condition=max_condition,
-        regularize_arg="ridge",
-        allow_auto=False,
-    )
+    pcg = use_pcg(K_train_train, solver)
+    if pcg:
+        K_train_train = as_kernel_array(K_train_train, "K_train_train")
+        factor = checked_factor(K_train_train, "K_train_train", ridge, max_condition, "ridge")
+    else:
+        factor = factorize(
+            K_train_train,
+            "K_train_train",
+            regularization=ridge,
+            max_condition=max_condition,
+            regularize_arg="ridge",
+            allow_auto=False,
+        )
     n = factor.n
     y = check_targets(
         y_train, "y_train", rows=n, against="the training kernel", promote=False, host=True
     )
-    Kx = check_matrix(K_test_train, "K_test_train")
-    if Kx.shape[1] != n:
+    Kx = K_test_train if pcg and isinstance(K_test_train, np.ndarray) else None
+    Kx = check_matrix(K_test_train, "K_test_train") if Kx is None else Kx
+    if Kx.ndim != 2 or Kx.shape[1] != n:
         raise ValueError(
             f"K_test_train has {Kx.shape[1]} columns but K_train_train is {n} x {n} "
             f"(K_test_train must be (n_test, n_train), got shape {tuple(Kx.shape)})"
@@ -127,13 +140,19 @@ def kernel_regression(
     k = Y.shape[1]
     f0_tr = _initial_outputs(f_train_0, y.shape, "f_train_0").reshape(n, k)
     f0_te = _initial_outputs(f_test_0, (Kx.shape[0],) + y.shape[1:], "f_test_0").reshape(-1, k)
-    alpha = factor.solve(Y - f0_tr)
+    if pcg:
+        alpha = pcg_solve(K_train_train, Y - f0_tr, factor)[0]
+    else:
+        alpha = factor.solve(Y - f0_tr)
     dtype = _out_dtype(K_train_train, y_train, K_test_train)
     out = lambda a, m: jnp.asarray(a.reshape((m,) + y.shape[1:]).astype(dtype))
-    test = out(f0_te + Kx @ alpha, Kx.shape[0])
+    test = out(f0_te + (stream_matmul(Kx, alpha) if pcg else Kx @ alpha), Kx.shape[0])
     if not return_info:
         return test
-    train = f0_tr + as_host_float64(K_train_train, "K_train_train") @ alpha
+    if pcg:
+        train = f0_tr + stream_matmul(K_train_train, alpha)
+    else:
+        train = f0_tr + as_host_float64(K_train_train, "K_train_train") @ alpha
     return KernelPrediction(
         test=test,
         train=out(train, n),
@@ -156,6 +175,7 @@ def ntk_regression(
     include_init: bool = True,
     max_condition: float | None = None,
     return_info: bool = False,
+    solver: str = "auto",
 ) -> jax.Array | KernelPrediction:
     """GD at t = infinity with the NTK of a network: finite width, or infinite width.
 
@@ -173,7 +193,7 @@ def ntk_regression(
       params: stax.serial params, or None for infinite width.
       x_train, x_test: (n, in_dim) and (n_test, in_dim) inputs.
       y_train: (n,) or (n, out_dim) targets.
-      ridge, max_condition, return_info: as in ``kernel_regression``.
+      ridge, max_condition, return_info, solver: as in ``kernel_regression``.
       trainable: dense layers whose parameters are trained (as in ``empirical_ntk``).
       backend: infinite-width backend (as in ``infinite_ntk``).
       include_init: use f_0 of the network at ``params`` (finite width only).
@@ -202,6 +222,7 @@ def ntk_regression(
         f_test_0=f0te,
         max_condition=max_condition,
         return_info=return_info,
+        solver=solver,
     )
     if params is None:
         kern = lambda a, b=None: infinite_ntk(spec, a, b, backend=backend, trainable=trainable)

@@ -51,3 +51,70 @@ def check_disk_kernel(
         f"disk {format_bytes(total)} (free {format_bytes(free)}), "
         f"memory ~{format_bytes(need)} (available {avail_text})"
     )
+
+
+# the on-disk function to use when an in-memory kernel is refused
+TO_DISK = {
+    "empirical_ntk": "ntkfix.empirical_ntk_to_disk(model, params, x, path)",
+    "infinite_ntk": "ntkfix.infinite_ntk_to_disk(spec, x, path)",
+    "infinite_nngp": "ntkfix.infinite_nngp_to_disk(spec, x, path)",
+    "stax_kernel": "ntkfix.infinite_ntk_to_disk(model, x, path)",
+}
+
+
+def device_memory(device=None) -> int | None:
+    """Bytes a new array may take on ``device`` (default: the first local device): the
+    accelerator's free memory (``memory_stats``), the host's MemAvailable on a CPU."""
+    import jax
+
+    dev = jax.local_devices()[0] if device is None else device
+    if dev.platform != "cpu":
+        stats = dev.memory_stats() or {}
+        if "bytes_limit" in stats:
+            return int(stats["bytes_limit"]) - int(stats.get("bytes_in_use", 0))
+    return available_memory()
+
+
+def largest_square(budget: float, per_entry: int, per_row: int) -> int:
+    """The largest n with n^2 per_entry + 2 n per_row <= budget (0 if none)."""
+    if budget <= 0:
+        return 0
+    a, b = per_entry, 2 * per_row
+    return max(0, int((-b + math.sqrt(b * b + 4 * a * budget)) / (2 * a)))
+
+
+def check_memory_kernel(
+    n1: int,
+    n2: int,
+    per_entry: int,
+    per_row: int,
+    temporaries: int,
+    block: int,
+    name: str,
+    *,
+    n_dev: int = 1,
+    device=None,
+) -> int:
+    """Raise ``KernelTooLarge`` when an in-memory (n1, n2) kernel would not fit.
+
+    Output n1 n2 per_entry bytes, the features of all inputs (n1 + n2) per_row, and the
+    working set of ~3 tiles in flight per device, each with ``temporaries`` tile-sized
+    arrays of block^2 per_entry bytes, against ``MEMORY_FRACTION`` of ``device_memory``.
+    The message names ``name``'s on-disk twin (``TO_DISK``) and the largest n for which
+    K(x, x) fits. Returns the bytes planned.
+    """
+    block = min(block, max(n1, n2))
+    working = 3 * n_dev * temporaries * block * block * per_entry
+    need = n1 * n2 * per_entry + (n1 + n2) * per_row + working
+    avail = device_memory(device)
+    if avail is None or need <= MEMORY_FRACTION * avail:
+        return need
+    n_max = largest_square(MEMORY_FRACTION * avail - working, per_entry, per_row)
+    disk = TO_DISK.get(name, "a kernel computed in row blocks")
+    raise KernelTooLarge(
+        f"{name}: an ({n1}, {n2}) kernel needs ~{format_bytes(need)} of memory (output "
+        f"{format_bytes(n1 * n2 * per_entry)} + features {format_bytes((n1 + n2) * per_row)} "
+        f"+ tiles of {block} {format_bytes(working)}) but {format_bytes(avail)} are available "
+        f"({MEMORY_FRACTION:.0%} usable); the largest n for which K(x, x) fits is {n_max}. "
+        f"For larger kernels use {disk}, which writes it to a .npy file tile by tile"
+    )

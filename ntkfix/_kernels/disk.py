@@ -1,4 +1,8 @@
-"""Empirical NTKs too large for memory: computed tile by tile into a .npy file, resumable.
+"""Kernels too large for memory: computed tile by tile into a .npy file, resumable.
+
+``write_kernel`` writes any traced ``TileSource`` (``ntkfix._kernels.tiling``); the
+front ends are ``empirical_ntk_to_disk`` and ``infinite_ntk_to_disk`` /
+``infinite_nngp_to_disk`` (the closed form of ``ntkfix._kernels.closed_form``).
 
 ``empirical_ntk_to_disk(model, params, x, path)`` writes K(x, x) (n, n), traced over the
 outputs, into ``path`` (a .npy memory map, ``numpy.lib.format.open_memmap``) while it
@@ -43,19 +47,21 @@ from ntkfix._core.errors import KernelTooLarge
 from ntkfix._core.progress import Progress
 from ntkfix._core.validate import (
     check_bool,
+    check_inputs,
     check_nonneg_float,
     check_positive_int,
     is_concrete,
     normalize_layers,
 )
 from ntkfix._kernels.budget import check_disk_kernel
+from ntkfix._kernels.closed_form import TEMPORARIES, closed_form_block, closed_form_source
 from ntkfix._kernels.cost import network_source
 from ntkfix._kernels.empirical import check_kernel_args
 from ntkfix._kernels.sidecar import fingerprint, open_memmap, read_sidecar, sync
 from ntkfix._kernels.structured import structured_source
-from ntkfix._kernels.tiling import TileRunner, default_block, plan
+from ntkfix._kernels.tiling import TileRunner, TileSource, default_block, plan
 from ntkfix._models.base import Model, check_model, is_structured
-from ntkfix._models.mlp import Params
+from ntkfix._models.mlp import MLP, Params
 
 SYNC_SECONDS = 60.0  # data and records are synced to disk at least this often
 DISK_BLOCK = 2048  # default tile for on-disk kernels: fewer, larger tiles and file writes
@@ -134,6 +140,7 @@ def empirical_ntk_to_disk(
     if not all(is_concrete(a) for a in jax.tree_util.tree_leaves((model, params, x))):
         raise TypeError("empirical_ntk_to_disk writes files: it cannot run inside jax.jit/vmap")
     n = x.shape[0]
+    dtype = np.dtype(jax.numpy.result_type(x.dtype, *jax.tree_util.tree_leaves(params)))
     if is_structured(model):
         layers = normalize_layers(trainable, model.spec.n_layers)
         source = structured_source(model, params, layers, True)
@@ -146,6 +153,47 @@ def empirical_ntk_to_disk(
         block = DISK_BLOCK if n >= 4 * DISK_BLOCK and is_structured(model) else auto
     else:
         block = check_positive_int(block_size, "block_size")
+    return write_kernel(
+        source,
+        x,
+        path,
+        fingerprint(model, params, x, layers, dtype),
+        dtype,
+        block,
+        temporaries,
+        progress=progress,
+        devices=devices,
+        part=part,
+        max_seconds=max_seconds,
+        on_tile=on_tile,
+        durable=durable,
+    )
+
+
+def write_kernel(
+    source: TileSource,
+    x: jax.Array,
+    path: str | os.PathLike,
+    fp: str,
+    dtype: np.dtype,
+    block: int,
+    temporaries: int,
+    *,
+    progress: bool = True,
+    devices: Any = None,
+    part: tuple[int, int] | None = None,
+    max_seconds: float | None = None,
+    on_tile: Callable[[int, int], None] | None = None,
+    durable: bool = False,
+) -> np.memmap:
+    """K(x, x) of ``source`` (traced tiles), (n, n) ``dtype``, into the .npy file ``path``:
+    the resumable writer behind every ``*_to_disk`` function (module docstring).
+
+    ``fp``: the fingerprint of everything the kernel depends on (``sidecar.fingerprint``),
+    kept in the progress record; ``temporaries``: tile-sized arrays per tile (memory
+    estimate). Other arguments as for ``empirical_ntk_to_disk``.
+    """
+    n = x.shape[0]
     index, count = _check_part(part)
     max_seconds = check_nonneg_float(max_seconds, "max_seconds", allow_none=True)
     durable = check_bool(durable, "durable")
@@ -159,13 +207,12 @@ def empirical_ntk_to_disk(
     side = path.with_name(
         path.name + (".progress" if count == 1 else f".part{index}of{count}.progress")
     )
-    dtype = np.dtype(jax.numpy.result_type(x.dtype, *jax.tree_util.tree_leaves(params)))
     header = {
         "shape": [n, n],
         "dtype": dtype.str,
         "block": block,
         "part": [index, count],
-        "fingerprint": fingerprint(model, params, x, layers, dtype),
+        "fingerprint": fp,
     }
     if path.exists() and not side.exists() and count == 1:
         raise FileExistsError(
@@ -244,3 +291,96 @@ def empirical_ntk_to_disk(
         bar.close()
         del mm
     return np.load(path, mmap_mode="r")
+
+
+def _infinite_to_disk(which, spec, x, path, trainable, block_size, kw) -> np.memmap:
+    name = f"infinite_{which}_to_disk"
+    if not isinstance(spec, MLP):
+        raise TypeError(f"{name}: spec must be an ntkfix.MLP, got {type(spec).__name__}")
+    x = check_inputs(x, "x", spec.in_dim)
+    if not is_concrete(x):
+        raise TypeError(f"{name} writes files: it cannot run inside jax.jit/vmap")
+    layers = normalize_layers(trainable, spec.n_layers) if which == "ntk" else None
+    n, dtype = x.shape[0], np.dtype(x.dtype)
+    if block_size is None:
+        block = DISK_BLOCK if n >= 4 * DISK_BLOCK else closed_form_block(n)
+    else:
+        block = check_positive_int(block_size, "block_size")
+    all_layers = tuple(range(spec.n_layers))
+    source = closed_form_source(spec, all_layers if layers is None else layers, which, dtype)
+    fp = fingerprint(f"infinite {which} closed_form {spec!r}", (), x, layers, dtype)
+    return write_kernel(source, x, path, fp, dtype, block, TEMPORARIES, **kw)
+
+
+def infinite_ntk_to_disk(
+    spec: MLP,
+    x: Any,
+    path: str | os.PathLike,
+    *,
+    trainable: Any = None,
+    block_size: int | None = None,
+    progress: bool = True,
+    devices: Any = None,
+    part: tuple[int, int] | None = None,
+    max_seconds: float | None = None,
+    on_tile: Callable[[int, int], None] | None = None,
+    durable: bool = False,
+) -> np.memmap:
+    """Infinite-width NTK K(x, x) (n, n) of the ReLU MLP ``spec``, written into ``path``.
+
+    Same kernel as ``ntkfix.infinite_ntk(spec, x, backend="closed_form",
+    block_size=block_size, trainable=...)`` (same tiles, bit for bit), with the
+    resumable writer of ``empirical_ntk_to_disk``: the .npy memory map, the progress
+    record, resume after an interruption or kill, the estimate and refusal (disk,
+    memory, ``max_seconds``); ``part`` shares the tiles between machines.
+
+    Args:
+      spec: the architecture (``ntkfix.MLP``); x: (n, in_dim) inputs.
+      path: the .npy file to create (or to resume, when its progress file exists).
+      trainable: dense layers whose parameters count (as ``infinite_ntk``).
+      block_size: tile size (default 2048 for n >= 8192, else as ``infinite_ntk``).
+      progress, devices, part, max_seconds, on_tile, durable: as
+        ``empirical_ntk_to_disk``.
+
+    Returns:
+      the file opened read-only (``numpy.memmap``).
+
+    Raises:
+      KernelTooLarge: disk, memory or time too short (the message gives the largest n).
+      ValueError: ``path`` holds a run of other inputs.
+    """
+    kw = dict(
+        progress=progress,
+        devices=devices,
+        part=part,
+        max_seconds=max_seconds,
+        on_tile=on_tile,
+        durable=durable,
+    )
+    return _infinite_to_disk("ntk", spec, x, path, trainable, block_size, kw)
+
+
+def infinite_nngp_to_disk(
+    spec: MLP,
+    x: Any,
+    path: str | os.PathLike,
+    *,
+    block_size: int | None = None,
+    progress: bool = True,
+    devices: Any = None,
+    part: tuple[int, int] | None = None,
+    max_seconds: float | None = None,
+    on_tile: Callable[[int, int], None] | None = None,
+    durable: bool = False,
+) -> np.memmap:
+    """Infinite-width NNGP K(x, x) (n, n) of ``spec`` into ``path``: ``infinite_nngp``'s
+    closed form with the resumable writer (arguments as ``infinite_ntk_to_disk``)."""
+    kw = dict(
+        progress=progress,
+        devices=devices,
+        part=part,
+        max_seconds=max_seconds,
+        on_tile=on_tile,
+        durable=durable,
+    )
+    return _infinite_to_disk("nngp", spec, x, path, None, block_size, kw)

@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 
 from ntkfix._core.validate import check_bool, check_positive_int, normalize_layers
+from ntkfix._kernels.budget import check_memory_kernel
 from ntkfix._kernels.cost import check_implementation, network_source
 from ntkfix._kernels.structured import structured_source
 from ntkfix._kernels.tiling import TileRunner, default_block, sharded_kernel, tiled_kernel
@@ -132,6 +133,20 @@ def empirical_ntk(
         )
     block = auto if block_size is None else check_positive_int(block_size, "block_size")
     runner = TileRunner(source, x1, x2, devices=devices)
+    if not runner.tracing:  # refuse before allocating (the message names the disk twin)
+        k = 1 if trace else (model.spec.out_dim if is_structured(model) else layers)
+        per_entry = jnp.dtype(jnp.result_type(x1, *jax.tree_util.tree_leaves(params))).itemsize
+        rows = n1 // len(runner.devices) if sharded else n1  # a sharded device: its slab
+        check_memory_kernel(
+            rows,
+            n2,
+            per_entry * k * k,
+            source.feature_bytes(1),
+            2 * model.spec.depth + 3 if is_structured(model) else 2,
+            block,
+            "empirical_ntk",
+            device=runner.devices[0],
+        )
     if not check_bool(sharded, "sharded"):
         return tiled_kernel(runner, n1, n2, block)
     if runner.tracing:

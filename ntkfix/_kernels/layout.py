@@ -7,6 +7,9 @@ JAX arrays alike (and keep the dtype: float64 numpy stays float64).
 
 from __future__ import annotations
 
+import functools
+
+import jax
 import jax.numpy as jnp
 
 
@@ -29,6 +32,20 @@ def mirror_block(blk, trace: bool):
         before = jnp.broadcast_to((i[:, None] < i[None, :])[:, :, None, None], blk.shape)
         upper = before | (same & lower_c)
     return jnp.where(upper, blk, swap_block(blk, trace))
+
+
+@functools.partial(jax.jit, static_argnames="trace")
+def mirror_computed(blk, trace: bool = True):
+    """``mirror_block`` of a block that is already computed: as its own XLA computation,
+    so that XLA cannot fuse the block's computation into the mirror and recompute an
+    entry for each triangle (recomputed entries may round differently; then the block
+    would not be exactly symmetric)."""
+    return mirror_block(blk, trace)
+
+
+def mirrored(blk, diag: bool):
+    """A traced tile as the tiler stores it: ``mirror_computed`` when ``diag``, else as is."""
+    return mirror_computed(blk, True) if diag else blk
 
 
 def flatten_full(K):

@@ -7,6 +7,8 @@ Loaders return a frozen ``Dataset`` (x_train, y_train, x_test, y_test, name, met
   a function, plus Gaussian noise;
 - ``digits(key, task)``: scikit-learn's digits, task "a v b" / "even_odd" / "multiclass";
 - ``breast_cancer(key)``;
+- ``mnist1d(key, task)``: MNIST-1D generated locally (the ``mnist1d`` package), its
+  standard 4,000 / 1,000 split, tasks as for ``digits``;
 - ``from_arrays(x, y, key)``, ``from_npz(path, key)``, ``from_csv(path, label, key)``.
 
 Common options (``prepare``): ``test_fraction=0.2``, ``n_train``, ``n_test``,
@@ -28,6 +30,7 @@ Examples:
 from ntkfix.data._files import from_arrays as from_arrays
 from ntkfix.data._files import from_csv as from_csv
 from ntkfix.data._files import from_npz as from_npz
+from ntkfix.data._mnist1d import mnist1d as mnist1d
 from ntkfix.data._prepare import Dataset as Dataset
 from ntkfix.data._prepare import center_features as center_features
 from ntkfix.data._prepare import corrupt_labels as corrupt_labels
@@ -54,6 +57,7 @@ __all__ = [
     "from_arrays",
     "from_csv",
     "from_npz",
+    "mnist1d",
     "prepare",
     "project_to_sphere",
     "sphere",

@@ -236,6 +236,7 @@ def prepare(
     dtype: Any = None,
     drop_duplicates: bool = False,
     extra_meta: dict | None = None,
+    split: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> Dataset:
     """Split, preprocess, corrupt and encode (module docstring); returns a ``Dataset``.
 
@@ -256,6 +257,9 @@ def prepare(
       dtype: floating dtype of the arrays (default: jax's default float).
       drop_duplicates: remove from the test set the rows equal to a training row.
       extra_meta: entries added to ``Dataset.meta``.
+      split: a fixed (train indices, test indices) instead of a random split (a data
+        set's standard split); ``n_train`` then takes a random subset of the training
+        indices (``key``), ``n_test`` the first test indices; ``test_fraction`` unused.
     """
     key = check_key(key)
     check_choice(kind, "kind", TASK_KINDS)
@@ -263,10 +267,21 @@ def prepare(
     p = check_fraction(p, "p")
     if kind == "regression" and p > 0:
         raise ValueError(f"p={p} corrupts class labels, but this task is a regression task")
-    ntr, nt = _split_sizes(x.shape[0], test_fraction, n_train, n_test)
     k_split, k_corrupt = jax.random.split(key)
-    train_idx, test_idx = split_indices(k_split, x.shape[0], nt)
-    train_idx = train_idx[:ntr]
+    if split is None:
+        ntr, nt = _split_sizes(x.shape[0], test_fraction, n_train, n_test)
+        train_idx, test_idx = split_indices(k_split, x.shape[0], nt)
+        train_idx = train_idx[:ntr]
+    else:
+        train_idx, test_idx = (np.asarray(i, dtype=np.int64) for i in split)
+        for name_, size, idx in (("n_train", n_train, train_idx), ("n_test", n_test, test_idx)):
+            if size is not None and not 0 < int(size) <= len(idx):
+                raise ValueError(f"{name_} must be in 1..{len(idx)} (the split's size), got {size}")
+        if n_train is not None:
+            perm = np.asarray(jax.random.permutation(k_split, len(train_idx)))
+            train_idx = train_idx[np.sort(perm[: int(n_train)])]
+        if n_test is not None:
+            test_idx = test_idx[: int(n_test)]
     if not isinstance(drop_duplicates, bool):
         raise TypeError(f"drop_duplicates must be True or False, got {drop_duplicates!r}")
     spread = _quality.scale_spread(x[train_idx])
