@@ -29,6 +29,13 @@ def test_shipped_configs_validate():
         for quick in (False, True):
             cfg = experiments.shipped_config(name, quick=quick)
             assert cfg.cells(), name
+    # every TOML shipped, the *_full grids and configs of other names included
+    from importlib import resources
+
+    files = [f for f in resources.files("analysis.configs").iterdir() if f.name.endswith(".toml")]
+    assert len(files) > 2 * len(experiments.names())
+    for f in files:
+        assert experiments.config_from_text(f.read_text(), f.name, "default").cells(), f.name
 
 
 @pytest.mark.parametrize(
