@@ -46,6 +46,12 @@ def test_conversion_claim_and_table_order():
     )  # fmt: skip
     (row,) = conversion_claims(df)
     assert row["verdict"].startswith("partly") and "float32: exact in 0/1" in row["measured"]
+    # the identity holding is not enough: a float32 error above 1e-3 is not exact
+    df2 = df.assign(train_exact=[True, True], train_rel_error=[0.29, 1e-14])
+    (row2,) = conversion_claims(df2)
+    assert row2["verdict"].startswith("partly") and "float32: exact in 0/1" in row2["measured"]
+    (row3,) = conversion_claims(df2.assign(train_rel_error=[1e-4, 1e-14]))
+    assert row3["verdict"].startswith("supported")
     table = claims_table({"conversion": df, "dynamics": _dynamics()})
     assert list(table.columns) == ["claim", "measured", "from", "verdict"]
     assert table["claim"].str.startswith("FAP == ReLU").iloc[0]
