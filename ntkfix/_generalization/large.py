@@ -31,7 +31,7 @@ import scipy.sparse.linalg
 from ntkfix._core.errors import IllConditionedKernel
 from ntkfix._core.host import available_memory
 from ntkfix._core.validate import check_choice, check_nonneg_float
-from ntkfix._generalization.linalg import default_max_condition, kernel_dtype
+from ntkfix._generalization.linalg import Factor, default_max_condition, kernel_dtype
 from ntkfix._kernels.streamed import row_blocks, stream_matmul
 
 MAX_ITER = 100
@@ -85,17 +85,9 @@ def checked_factor(
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
-class Float32Factor:
-    """Lower Cholesky factor L (float32) of K + reg I, and what the solve needs."""
-
-    chol: np.ndarray
-    regularization: float
-    condition_number: float
-    mean_diag: float
-
-    @property
-    def n(self) -> int:
-        return self.chol.shape[0]
+class Float32Factor(Factor):
+    """A ``Factor`` whose lower Cholesky factor L of K + reg I is float32: the
+    preconditioner of the float64 conjugate gradients."""
 
     def precondition(self, R: np.ndarray) -> np.ndarray:
         """(L L^T)^-1 R in float32 arithmetic, returned as float64."""
