@@ -156,14 +156,6 @@ def choose(
     return "jacobian" if c["jacobian"] <= c["ntk_vector"] else "ntk_vector"
 
 
-def describe(F: int, P: int, k: int, n1: int, n2: int | None, trace: bool) -> str:
-    """One line with both costs, for messages and benchmarks."""
-    c = costs(F, P, k, n1, n2, trace)
-    return ", ".join(f"{name} {v / 1e9:.3g} GFLOP" for name, v in c.items()) + (
-        f" (F = {F:,} per input, P = {P:,}, k = {k})"
-    )
-
-
 def network_source(
     model,
     params,
