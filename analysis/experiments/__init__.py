@@ -54,6 +54,7 @@ _MODULES = {
     "conversion": "analysis.experiments.conversion",
     "generalization_noise": "analysis.experiments.generalization_noise",
     "generalization_size": "analysis.experiments.generalization_size",
+    "generalization_scale": "analysis.experiments.generalization_scale",
 }
 
 

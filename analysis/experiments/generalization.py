@@ -76,14 +76,16 @@ import numpy as np
 import ntkfix
 from analysis.config import Knob, defaults
 from analysis.experiments import Experiment, _arch, require
-from analysis.experiments._datasets import dataset_size, load_dataset
+from analysis.experiments._datasets import check_sizes, dataset_size, load_dataset
 from analysis.experiments._precision import DTYPES
 
 TRAINABLE = ("hidden", "all")
 KNOBS = {
-    # digits_even_odd | digits_<a>v<b> | breast_cancer | teacher | csv:PATH | npz:PATH
-    # (``_datasets``; checked by ``check``)
+    # digits_even_odd | digits_<a>v<b> | mnist1d_even_odd | mnist1d_<a>v<b> | breast_cancer
+    # | teacher | csv:PATH | npz:PATH (``_datasets``; checked by ``check``)
     "dataset": Knob("digits_even_odd"),
+    # MNIST-1D examples generated (5000: the standard data set; 80% are the training share)
+    "num_samples": Knob(5000, low=10),
     "label": Knob("label"),  # the label column of a csv: dataset
     "standardize": Knob(False),  # divide features by their training std (real data)
     "drop_duplicates": Knob(False),  # drop test rows equal to a training row
@@ -276,34 +278,35 @@ def _run_cell(cell: dict) -> list[dict]:
 # ---- validation -------------------------------------------------------------------------
 def check(cfg) -> None:
     """ConfigError (one line, naming the experiment) for what ``KNOBS`` cannot say: the
-    dataset's name, float64 without 64-bit JAX, and sizes the dataset cannot hold."""
+    dataset's name, arch "cnn" on other data than digits, float64 without 64-bit JAX, and
+    sizes the dataset cannot hold."""
     name = cfg.experiment
-    for ds in cfg.values("dataset"):
-        for label in cfg.values("label"):
-            try:
-                dataset_size(ds, label)
-            except (ValueError, TypeError, OSError) as e:  # the loader's message
-                require(False, f"{name}: {e}")
+    check_data(cfg)
     for arch in cfg.values("arch"):
         for ds in cfg.values("dataset"):
             require(
                 arch == "mlp" or ds.startswith("digits_"),
                 f"{name}: arch 'cnn' needs digits (8x8x1 images), got dataset {ds!r}",
             )
+    for cell in cfg.cells():
+        check_sizes(name, cell)
+
+
+def check_data(cfg) -> None:
+    """ConfigError naming the experiment for an unknown or unusable ``dataset`` (also of
+    ``generalization_scale``) and dtype "float64" without 64-bit JAX."""
+    name = cfg.experiment
+    for ds in cfg.values("dataset"):
+        for label in cfg.values("label"):
+            try:
+                for num_samples in cfg.values("num_samples"):
+                    dataset_size(ds, label, num_samples)
+            except (ValueError, TypeError, OSError, ImportError) as e:  # the loader's message
+                require(False, f"{name}: {e}")
     for dt in cfg.values("dtype"):
         require(
             dt == "float32" or jax.config.jax_enable_x64,
             f"{name}: dtype 'float64' needs 64-bit JAX (set JAX_ENABLE_X64=1)",
-        )
-    for cell in cfg.cells():
-        size = dataset_size(cell["dataset"], cell["label"])
-        n_train, n_test = cell["n_train"], cell["n_test"]
-        if size is None:
-            continue
-        require(
-            n_train + max(n_test, 1) <= size,
-            f"{name}: {cell['dataset']} has {size} points: n_train={n_train} + n_test={n_test} "
-            f"leaves {'no' if n_test == 0 else 'too few'} points (n_test=0 means all the rest)",
         )
 
 

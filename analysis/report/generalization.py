@@ -98,3 +98,50 @@ def generalization_size_section(df: pd.DataFrame, out: Path) -> Section:
     return Section(
         "Generalization vs sample size", text, tables, [fig.with_suffix(".png")], caption=caption
     )
+
+
+def generalization_scale_section(df: pd.DataFrame, out: Path) -> Section:
+    """Infinite-NTK regression vs n (``generalization_scale``): complexity [H∞ units] and
+    test error per (n_train, p), and what each cell cost (kernel, solver, seconds)."""
+    named = {
+        "complexity": (
+            "complexity [H∞ units] of the infinite NTK",
+            pm_pivot(df, ["n_train"], "p", "complexity_normalized"),
+        ),
+        "test_error": (
+            "test error of NTK regression",
+            pm_pivot(df, ["n_train"], "p", "test_error"),
+        ),
+    }
+    cost = df.groupby("n_train", sort=True).agg(
+        solver=("solver_used", "first"),
+        on_disk=("kernel_on_disk", "first"),
+        kernel_s=("kernel_seconds", "mean"),
+        solve_s=("solve_seconds", "mean"),
+        condition_number=("condition_number", "mean"),
+        rounding=("rounding", "max"),
+    )
+    named["cost"] = ("cost per cell (one solve serves every p)", cost.reset_index())
+    for name, (_, table) in named.items():
+        write_table(table, out / "tables" / f"generalization_scale_{name}")
+    fig = out / "figures" / "generalization_scale"
+    plots.generalization_vs_size(df, path=fig)
+    ps = ", ".join(f"{p:g}" for p in sorted(df["p"].unique()))
+    ns = sorted(df["n_train"].unique())
+    text = (
+        f"Infinite-width NTK regression on {', '.join(map(str, df['dataset'].unique()))} from "
+        f"n_train = {ns[0]:,} to {ns[-1]:,} at label noise p = {ps} (one solve per cell serves "
+        "every p; kernels past memory are memory-mapped and solved by float32-preconditioned "
+        "float64 CG).\n\n" + _GEN_KERNELS
+    )
+    caption = (
+        "Complexity in H∞ units (top) and test error of NTK regression (bottom) against "
+        f"n_train, one column per label-noise level (p = {ps})."
+    )
+    return Section(
+        "Generalization at scale (infinite NTK)",
+        text,
+        dict(named.values()),
+        [fig.with_suffix(".png")],
+        caption=caption,
+    )

@@ -37,7 +37,7 @@ from ntkfix._generalization.linalg import factorize, kernel_dtype
 from ntkfix._kernels.empirical import empirical_ntk
 from ntkfix._kernels.infinite import infinite_ntk
 from ntkfix._kernels.layout import flatten_full
-from ntkfix._kernels.streamed import stream_matmul
+from ntkfix._kernels.streamed import stream_abs_quadratic, stream_matmul
 from ntkfix._models.base import check_model
 from ntkfix._models.fixed import FixedPattern
 from ntkfix._models.mlp import MLP
@@ -53,6 +53,17 @@ class KernelPrediction:
       dual_coef: (n_train, k) alpha = (K + ridge I)^-1 (y - f_0(X_train)).
       ridge: the diagonal term used.
       condition_number: 1-norm condition estimate of K + ridge I.
+      quadratic_form: (k,) float64, r_c^T (K + ridge I)^-1 r_c per target column c with
+        r = y - f_0(X_train): the quadratic form of ``complexity`` (sqrt(2 q_c / n) for
+        f_0 = 0, ridge = 0), from the same solve, so one factorization of K serves several
+        label vectors (e.g. label-noise levels).
+      solver: the solver used, "cholesky" or "float32_pcg" (``solver="auto"`` decides
+        by size and memory maps).
+      quadratic_form_rounding: (k,) relative first-order bound on how much
+        ``quadratic_form`` moves when every entry of K moves by one unit in the last place
+        of K's dtype (|E_ij| <= eps |K_ij|): eps |alpha_c|^T |K| |alpha_c| / |q_c|. Above
+        ~1e-3 the quadratic form (and the complexity) says more about the rounding of a
+        float32 K than about the kernel: compute K in float64 or pass a ridge.
     """
 
     test: jax.Array
@@ -60,6 +71,9 @@ class KernelPrediction:
     dual_coef: jax.Array
     ridge: float
     condition_number: float
+    quadratic_form: np.ndarray
+    solver: str
+    quadratic_form_rounding: np.ndarray
 
 
 def _initial_outputs(f0: Any, shape: tuple, name: str) -> np.ndarray:
@@ -153,12 +167,18 @@ def kernel_regression(
         train = f0_tr + stream_matmul(K_train_train, alpha)
     else:
         train = f0_tr + as_host_float64(K_train_train, "K_train_train") @ alpha
+    q = np.sum((Y - f0_tr) * alpha, axis=0)
+    eps = float(np.finfo(kernel_dtype(K_train_train)).eps)
+    rounding = eps * stream_abs_quadratic(K_train_train, alpha) / np.maximum(np.abs(q), 1e-300)
     return KernelPrediction(
         test=test,
         train=out(train, n),
         dual_coef=jnp.asarray(alpha.astype(dtype)),
         ridge=factor.regularization,
         condition_number=factor.condition_number,
+        quadratic_form=q,
+        solver="float32_pcg" if pcg else "cholesky",
+        quadratic_form_rounding=rounding,
     )
 
 
@@ -252,4 +272,7 @@ def ntk_regression(
         dual_coef=res.dual_coef.reshape(n, k),
         ridge=res.ridge,
         condition_number=res.condition_number,
+        quadratic_form=res.quadratic_form,
+        solver=res.solver,
+        quadratic_form_rounding=res.quadratic_form_rounding,
     )

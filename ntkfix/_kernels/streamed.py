@@ -41,6 +41,16 @@ def stream_matmul(K: Any, X: np.ndarray, reg: float = 0.0) -> np.ndarray:
     return out
 
 
+def stream_abs_quadratic(K: Any, A: np.ndarray) -> np.ndarray:
+    """(k,) float64 sums |A_c|^T |K| |A_c| per column c of A (n, k), reading ``K`` in row
+    blocks: the first-order bound on how much entry errors |E_ij| <= |K_ij| move A^T K A."""
+    B = np.abs(np.asarray(A, np.float64))
+    out = np.zeros(B.shape[1])
+    for a, b in row_blocks(K):
+        out += np.sum(B[a:b] * (np.abs(block64(K, a, b)) @ B), axis=0)
+    return out
+
+
 def should_stream(*arrays: Any, fraction: float = 0.25) -> bool:
     """Whether to read these kernels in row blocks: one is a ``numpy.memmap``, or float64
     copies of all of them would take more than ``fraction`` of the available memory."""

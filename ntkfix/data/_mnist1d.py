@@ -12,6 +12,7 @@ sample-size experiment); the train share stays 80%.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import jax
@@ -22,7 +23,10 @@ from ntkfix.data._prepare import Dataset, prepare
 from ntkfix.data._sklearn import digits_task
 
 
+@functools.lru_cache(maxsize=4)
 def _generate(num_samples: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(x, y, x_test, y_test) of ``make_dataset`` (read-only; the last few sizes are kept:
+    generating 62,500 examples takes seconds, and a sweep loads one data set many times)."""
     try:
         from mnist1d.data import get_dataset_args, make_dataset
     except ImportError as e:
@@ -33,7 +37,10 @@ def _generate(num_samples: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.n
     args = get_dataset_args()
     args.num_samples, args.seed = num_samples, seed
     d = make_dataset(args)
-    return (np.asarray(d[k]) for k in ("x", "y", "x_test", "y_test"))
+    arrays = tuple(np.array(d[k]) for k in ("x", "y", "x_test", "y_test"))
+    for a in arrays:
+        a.setflags(write=False)
+    return arrays
 
 
 def mnist1d(
