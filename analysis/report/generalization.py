@@ -103,15 +103,15 @@ def generalization_size_section(df: pd.DataFrame, out: Path) -> Section:
 def generalization_scale_section(df: pd.DataFrame, out: Path) -> Section:
     """Infinite-NTK regression vs n (``generalization_scale``): complexity [H∞ units] and
     test error per (n_train, p), and what each cell cost (kernel, solver, seconds)."""
+    by_p = lambda value: pm_pivot(df, ["n_train"], "p", value).rename(  # noqa: E731
+        columns=lambda c: c if c == "n_train" else f"p = {c:g}"
+    )
     named = {
         "complexity": (
             "complexity [H∞ units] of the infinite NTK",
-            pm_pivot(df, ["n_train"], "p", "complexity_normalized"),
+            by_p("complexity_normalized"),
         ),
-        "test_error": (
-            "test error of NTK regression",
-            pm_pivot(df, ["n_train"], "p", "test_error"),
-        ),
+        "test_error": ("test error of NTK regression", by_p("test_error")),
     }
     cost = df.groupby("n_train", sort=True).agg(
         solver=("solver_used", "first"),
@@ -125,11 +125,12 @@ def generalization_scale_section(df: pd.DataFrame, out: Path) -> Section:
     for name, (_, table) in named.items():
         write_table(table, out / "tables" / f"generalization_scale_{name}")
     fig = out / "figures" / "generalization_scale"
-    plots.generalization_vs_size(df, path=fig)
+    datasets = ", ".join(map(str, df["dataset"].unique()))
+    plots.generalization_vs_size(df, path=fig, title=f"Infinite-NTK regression vs n: {datasets}")
     ps = ", ".join(f"{p:g}" for p in sorted(df["p"].unique()))
     ns = sorted(df["n_train"].unique())
     text = (
-        f"Infinite-width NTK regression on {', '.join(map(str, df['dataset'].unique()))} from "
+        f"Infinite-width NTK regression on {datasets} from "
         f"n_train = {ns[0]:,} to {ns[-1]:,} at label noise p = {ps} (one solve per cell serves "
         "every p; kernels past memory are memory-mapped and solved by float32-preconditioned "
         "float64 CG).\n\n" + _GEN_KERNELS
