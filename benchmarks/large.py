@@ -4,6 +4,7 @@ spot check.
     python -m benchmarks.large --n 50000 --width 1024 --depth 3 --path /tmp/ntk.npy
     python -m benchmarks.large --n 20000 --extrapolate 50000 ...   # a smaller run, scaled
     python -m benchmarks.large --kernel infinite --n 60000 --depth 3 --path /tmp/inf.npy
+    ... --keep, kill -9 it, then the same with --resume   # resume after a kill
 
 ``--kernel infinite`` runs ``ntkfix.infinite_ntk_to_disk`` (closed form, d = 64, float32)
 and spot-checks against ``ntkfix.infinite_ntk`` on the sampled rows and columns.
@@ -100,6 +101,11 @@ def main(argv=None) -> int:
     p.add_argument("--block", type=int, default=None)
     p.add_argument("--path", default="/tmp/ntkfix_large_kernel.npy")
     p.add_argument("--keep", action="store_true", help="keep the kernel file")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="resume the run a killed or interrupted call left at --path (default: start over)",
+    )
     p.add_argument("--extrapolate", type=int, default=None, help="also scale the time to this n")
     args = p.parse_args(argv)
 
@@ -117,7 +123,8 @@ def main(argv=None) -> int:
         spec, params, x = problem(args.n, args.width, args.depth)
     path = Path(args.path)
     for f in (path, path.with_name(path.name + ".progress")):
-        f.unlink(missing_ok=True)
+        if not args.resume:
+            f.unlink(missing_ok=True)
     info = machine.describe()
     print(
         f"{info['cpu']}, {info['cores']} cores, jax {info['jax']}; {args.kernel} n={args.n} "
