@@ -145,7 +145,30 @@ def width_threshold_section(df: pd.DataFrame, out: Path) -> Section:
     )
 
 
+def _conversion_task(df: pd.DataFrame) -> tuple[str, str, str]:
+    """(what was trained on what, its ReLU twin, the name of the hidden width) of a
+    conversion table: the MLP on the sphere, or ``arch = "cnn"`` on digits images."""
+    cell = df.iloc[0]
+    if cell.get("arch", "mlp") == "cnn":
+        k = int(cell["kernel_size"])
+        return (
+            f"FAP-CNNs ([Conv(C, {k}x{k}, SAME), ReLU] x depth, {cell['pooling']} pooling, "
+            f"Dense(1); every parameter trained, lr = {cell['lr']:g}) trained {cell['steps']} GD "
+            f"steps on n = {cell['n']} digits as 8x8x1 images with their even/odd labels",
+            "ReLU CNNs of 2C channels (one constant M_l per conv layer)",
+            "held-out digits",
+        )
+    return (
+        f"FAP nets trained {cell['steps']} GD steps on n = {cell['n']} random ±1 labels on "
+        f"S^{cell['d'] - 1}",
+        "ReLU nets of width 2m",
+        "fresh points",
+    )
+
+
 def conversion_section(df: pd.DataFrame, out: Path) -> Section:
+    """The conversion table and figure (``conversion`` and ``conversion_cnn``)."""
+    name = "conversion_cnn" if df.iloc[0].get("arch", "mlp") == "cnn" else "conversion"
     ok = df[~df["diverged"].astype(bool)].assign(
         train_exact_share=lambda d: d["train_exact"].astype(float)
     )
@@ -155,38 +178,42 @@ def conversion_section(df: pd.DataFrame, out: Path) -> Section:
         "test_rel_error_ok", "test_rel_error", "loss_final",
     ]  # fmt: skip
     table = pm_table(summarize(ok, by, values), by, values)
-    write_table(table, out / "tables" / "conversion")
-    fig = out / "figures" / "conversion"
-    plots.conversion_errors(ok, path=fig)
+    if name == "conversion_cnn":
+        table = table.rename(columns={"width": "channels", "relu_width": "relu_channels"})
+    write_table(table, out / "tables" / name)
+    fig = out / "figures" / name
+    title = "FAP-CNN -> ReLU CNN (2C channels) conversion (width = channels C)"
+    plots.conversion_errors(ok, path=fig, title=title if name == "conversion_cnn" else None)
     cell = df.iloc[0]
+    trained, twin, fresh = _conversion_task(df)
     per_dtype = "; ".join(
         f"{dtype}: largest relative error {g['train_rel_error'].max():.2g} on training points, "
-        f"{g['test_rel_error_ok'].max():.2g} on fresh points where the identity holds"
+        f"{g['test_rel_error_ok'].max():.2g} on {fresh} where the identity holds"
         for dtype, g in ok.groupby("dtype")
     )
     n_exact = int(ok["train_exact"].astype(bool).sum())
     frac = 100 * ok["test_frac_equivalent"]
     text = (
-        f"FAP nets trained {cell['steps']} GD steps on n = {cell['n']} random ±1 labels on "
-        f"S^{cell['d'] - 1}, converted into ReLU nets of width 2m with M_l = "
-        f"max({cell['floor']:g}, (1 + {cell['margin']:g}) × the data's minimal constant), checked "
-        f"on the {cell['n']} training points and on {cell['n_test']} fresh points, in each "
-        f"precision (trained parameters cast). The identity holds unit by unit on every training "
-        f"point in {n_exact} of {len(ok)} conversions; what remains is rounding of p - M g, which "
-        f"grows with M (max_l M_l up to {ok['M_max'].max():.3g}): {per_dtype}. On fresh points the "
-        f"identity holds on {frac.mean():.1f}% of points on average (min {frac.min():.1f}%); on "
-        f"the others the twin differs from the FAP net (up to {ok['test_rel_error'].max():.2g} "
-        "relative)."
+        f"{trained}, converted into {twin} with M_l = max({cell['floor']:g}, "
+        f"(1 + {cell['margin']:g}) × the data's minimal constant), checked on the {cell['n']} "
+        f"training points and on {cell['n_test']} {fresh}, in each precision (trained "
+        f"parameters cast); {len(df) - len(ok)} of {len(df)} runs diverged. The identity holds "
+        f"unit by unit on every training point in {n_exact} of {len(ok)} conversions; what "
+        f"remains is rounding of p - M g, which grows with M (max_l M_l up to "
+        f"{ok['M_max'].max():.3g}): {per_dtype}. On {fresh} the identity holds on "
+        f"{frac.mean():.1f}% of points on average (min {frac.min():.1f}%); on the others the "
+        f"twin differs from the FAP net (up to {ok['test_rel_error'].max():.2g} relative)."
     )
+    axis = "channels C" if name == "conversion_cnn" else "width"
     return Section(
-        "FAP -> ReLU conversion",
+        "FAP-CNN -> ReLU CNN conversion" if name == "conversion_cnn" else "FAP -> ReLU conversion",
         text,
         {"conversion (mean ± std over seeds)": table},
         [fig.with_suffix(".png")],
         caption=(
-            "Against width, by depth (color), bias (line) and precision (marker): the twin's "
-            "relative error on the training points and on fresh points where the identity holds, "
-            f"the share of fresh points where it holds (mean {frac.mean():.1f}%), and the "
+            f"Against {axis}, by depth (color), bias (line) and precision (marker): the twin's "
+            f"relative error on the training points and on {fresh} where the identity holds, "
+            f"the share of {fresh} where it holds (mean {frac.mean():.1f}%), and the "
             "constant max_l M_l."
         ),
     )
