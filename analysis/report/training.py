@@ -18,9 +18,18 @@ def _fmt_range(values) -> str:
     return f"{v[0]}..{v[-1]}" if len(v) > 1 else str(v[0])
 
 
-def dynamics_section(df: pd.DataFrame, out: Path) -> Section:
+def dynamics_parts(df: pd.DataFrame, out: Path, name: str = "dynamics", titles=None):
+    """The tables and figures of a dynamics table (``dynamics``, ``dynamics_cnn``), written
+    as ``out/tables/<name>_*`` and ``out/figures/<name>_*``. ``titles``: the figures'
+    titles (loss curves, vs width, rates) or None for the plots' own.
+
+    Returns (tables, figure paths, stats): stats holds ``drift_lower`` (share of the
+    (depth, width, seed) pairs with the FAP NTK drift below ReLU's), ``paired`` (the
+    ``fap_vs_relu`` table), ``rate_ratio`` (per model the median (1 - q) / (1 - q_kernel GD)).
+    """
     from analysis.experiments import dynamics
 
+    titles = titles or (None, None, None)
     ok = df[~df["diverged"].astype(bool)].assign(reached=lambda d: d["reached_eps"].astype(float))
     by = ["depth", "width", "model"]
     conv = [
@@ -43,24 +52,20 @@ def dynamics_section(df: pd.DataFrame, out: Path) -> Section:
         "FAP vs ReLU from the same theta_0 (median ratio FAP/ReLU; "
         "share of pairs with FAP lower)": paired,
     }
-    for name, t in zip(
-        ("dynamics_convergence", "dynamics_drift", "dynamics_slopes", "dynamics_fap_vs_relu"),
-        tables.values(),
-        strict=True,
+    for suffix, t in zip(
+        ("convergence", "drift", "slopes", "fap_vs_relu"), tables.values(), strict=True
     ):
-        write_table(t, out / "tables" / name)
+        write_table(t, out / "tables" / f"{name}_{suffix}")
     figs = out / "figures"
-    plots.loss_curves(df, path=figs / "dynamics_loss_curves")
+    plots.loss_curves(df, path=figs / f"{name}_loss_curves", title=titles[0])
     panels = {
         "ntk_drift_final": "NTK drift ||Θ_T - Θ_0|| / ||Θ_0||",
         "lin_gap_train_final": "linearized gap, train (RMS)",
         "lin_gap_test_final": "linearized gap, held-out (RMS)",
     }
-    plots.by_width(ok, panels, path=figs / "dynamics_vs_width")
-    plots.rate_comparison(ok, path=figs / "dynamics_rates")
-    paths = [
-        figs / f"{s}.png" for s in ("dynamics_loss_curves", "dynamics_vs_width", "dynamics_rates")
-    ]
+    plots.by_width(ok, panels, path=figs / f"{name}_vs_width", title=titles[1])
+    plots.rate_comparison(ok, path=figs / f"{name}_rates", title=titles[2])
+    paths = [figs / f"{name}_{s}.png" for s in ("loss_curves", "vs_width", "rates")]
     rate_ratio = (
         ok.assign(r=(1 - ok["rate_fitted"]) / (1 - ok["rate_kernel_gd"]))
         .groupby("model")["r"]
@@ -69,11 +74,23 @@ def dynamics_section(df: pd.DataFrame, out: Path) -> Section:
     pairs = paired["ntk_drift_final_pairs"]
     lower = paired["ntk_drift_final_fap_lower"].fillna(0)
     drift_lower = float((lower * pairs).sum() / pairs.sum()) if pairs.sum() else float("nan")
+    stats = {"drift_lower": drift_lower, "paired": paired, "rate_ratio": rate_ratio}
+    return tables, paths, stats
+
+
+def lr_words(cell) -> str:
+    """The step size of a dynamics cell in words (``lr = 0``: n / lambda_max per seed)."""
+    return "lr = n / λ_max(Θ_0) per seed" if float(cell["lr"]) == 0 else f"lr = {cell['lr']:g}"
+
+
+def dynamics_section(df: pd.DataFrame, out: Path) -> Section:
+    tables, paths, stats = dynamics_parts(df, out)
+    drift_lower, rate_ratio = stats["drift_lower"], stats["rate_ratio"]
     cell = df.iloc[0]
     n_div = int(df["diverged"].astype(bool).sum())
     text = (
         f"Full-batch GD on n = {cell['n']} points uniform on S^{cell['d'] - 1} with random ±1 "
-        f"labels (loss ||f - y||²/2n, {cell['steps']} steps, lr = n / λ_max(Θ_0) per seed, "
+        f"labels (loss ||f - y||²/2n, {cell['steps']} steps, {lr_words(cell)}, "
         f"trained layers: {cell['trainable']}), widths {_fmt_range(df['width'])}, depths "
         f"{_fmt_range(df['depth'])}, {df['seed'].nunique()} seeds; the ReLU and the FAP net of a "
         f"seed start from the same θ_0 (so the same Θ_0). {n_div} of {len(df)} runs diverged."

@@ -86,8 +86,9 @@ def test_cnn_knobs_are_checked():
         experiments.config_from_text(base + "arch = 'resnet'")
 
 
-def test_cnn_dynamics_cell_fap_vs_relu():
+def test_cnn_dynamics_cell_fap_vs_relu(tmp_path):
     from analysis.experiments import dynamics
+    from analysis.report.sections import SECTIONS
 
     cell = {
         **dynamics.CNN_EXPERIMENT.schema,
@@ -112,6 +113,18 @@ def test_cnn_dynamics_cell_fap_vs_relu():
         assert row["loss_init"] == pytest.approx(l0, rel=1e-4), m
         assert row["ntk_drift_final"] > 0 and row["lin_gap_train_final"] > 0
     assert rows["fap"]["loss_init"] == rows["relu"]["loss_init"]  # same theta_0, same f_0
+    # the report's section of these two runs: the FAP/ReLU ratios of its text
+    df = pd.DataFrame([{**cell, "model": m, **r} for m, r in rows.items()])
+    sec = SECTIONS["dynamics_cnn"](df, tmp_path)
+    for col in ("ntk_drift_final", "lin_gap_train_final"):
+        ratio = rows["fap"][col] / rows["relu"][col]
+        lower = 100 * (rows["fap"][col] < rows["relu"][col])
+        assert f"2 conv layers: {ratio:.2f} (FAP lower in {lower:.0f}% of 1 pairs)" in sec.text
+    assert "8 digits as 8x8x1 images" in sec.text and "lr = 20" in sec.text
+    assert sec.caption and all(
+        f.exists() and f.name.startswith("dynamics_cnn_") for f in sec.figures
+    )
+    assert (tmp_path / "tables" / "dynamics_cnn_fap_vs_relu.csv").exists()
     with pytest.raises(ConfigError, match="arch 'cnn' trains every parameter"):
         experiments.config_from_text("experiment = 'dynamics_cnn'\n[params]\ntrainable = 'hidden'")
     assert experiments.shipped_config("dynamics_cnn", quick=True).cells()
@@ -274,3 +287,18 @@ def test_conversion_cnn_knobs_are_checked():
         )
     with pytest.raises(ConfigError, match="'pooling' must be one of"):
         experiments.config_from_text("experiment = 'conversion_cnn'\n[params]\npooling = 'max'")
+
+
+def test_conversion_cnn_section(conversion_quick, tmp_path):
+    from analysis.report.sections import SECTIONS
+
+    _, df = conversion_quick
+    sec = SECTIONS["conversion_cnn"](df, tmp_path)
+    assert [f.name for f in sec.figures] == ["conversion_cnn.png"] and sec.figures[0].exists()
+    (table,) = sec.tables.values()
+    assert "channels" in table.columns and "relu_channels" in table.columns
+    exact = int(df["train_exact"].sum())
+    assert f"in {exact} of {len(df)} conversions" in sec.text
+    assert f"{df['M_max'].max():.3g}" in sec.text and "digits as 8x8x1 images" in sec.text
+    f32 = df[df["dtype"] == "float32"]
+    assert f"float32: largest relative error {f32['train_rel_error'].max():.2g}" in sec.text
