@@ -47,6 +47,19 @@ KNOBS = {
 }
 
 
+def check_trainable(cfg) -> None:
+    """Across knobs of a training experiment: a CNN trains every parameter."""
+    from analysis.experiments import require
+
+    for arch in cfg.values("arch"):
+        for trainable in cfg.values("trainable"):
+            require(
+                arch == "mlp" or trainable == "all",
+                f"{cfg.experiment}: arch 'cnn' trains every parameter: trainable must be "
+                f"'all', got {trainable!r}",
+            )
+
+
 def cnn(cell: dict[str, Any], one_gate: bool = False):
     """The stax triple (init_fn, apply_fn, kernel_fn) of a cell (module docstring)."""
     stax = _nt.import_stax("arch='cnn'")

@@ -56,7 +56,7 @@ import numpy as np
 
 import ntkfix
 from analysis.config import Knob, defaults
-from analysis.experiments import Experiment, _arch, require
+from analysis.experiments import Experiment, _arch
 from analysis.experiments._common import SeedRuns, train_cell
 from analysis.experiments._precision import DTYPES, cast, precision
 from analysis.experiments._rows import NAN, compact, param_change
@@ -157,28 +157,17 @@ def run_cell(cell):
     return [row for s in cell["seeds"] for row in seed_rows(cell, spec, task, runs, s)]
 
 
-def check(cfg):
-    """Across knobs: a CNN trains every parameter (``trainable = "all"``)."""
-    for arch in cfg.values("arch"):
-        for trainable in cfg.values("trainable"):
-            require(
-                arch == "mlp" or trainable == "all",
-                f"{cfg.experiment}: arch 'cnn' trains every parameter: trainable must be "
-                f"'all', got {trainable!r}",
-            )
-
-
 EXPERIMENT = Experiment(
     name="conversion",
     knobs=KNOBS,
     run_cell=run_cell,
-    check=check,
+    check=_arch.check_trainable,  # a CNN trains every parameter
     description="trained FAP nets converted to ReLU nets of width 2m: error on train, fresh points",
 )
 CNN_EXPERIMENT = Experiment(
     name="conversion_cnn",
     knobs={**KNOBS, "arch": dataclasses.replace(KNOBS["arch"], default="cnn")},
     run_cell=run_cell,
-    check=check,
+    check=_arch.check_trainable,  # a CNN trains every parameter
     description="trained FAP-CNNs on digits converted to ReLU CNNs of 2C channels: errors",
 )

@@ -208,7 +208,11 @@ def conversion_section(df: pd.DataFrame, out: Path) -> Section:
         f"{g['test_rel_error_ok'].max():.2g} on {fresh} where the identity holds"
         for dtype, g in ok.groupby("dtype")
     )
+    from analysis.report.claims import TWIN_RTOL
+
     n_exact = int(ok["train_exact"].astype(bool).sum())
+    rtol = ok["dtype"].map(TWIN_RTOL).fillna(min(TWIN_RTOL.values()))
+    n_within = int((ok["train_exact"].astype(bool) & (ok["train_rel_error"] <= rtol)).sum())
     frac = 100 * ok["test_frac_equivalent"]
     text = (
         f"{trained}, converted into {twin} with M_l = max({cell['floor']:g}, "
@@ -217,7 +221,9 @@ def conversion_section(df: pd.DataFrame, out: Path) -> Section:
         f"parameters cast); {len(df) - len(ok)} of {len(df)} runs diverged. The identity holds "
         f"unit by unit on every training point in {n_exact} of {len(ok)} conversions; what "
         f"remains is rounding of p - M g, which grows with M (max_l M_l up to "
-        f"{ok['M_max'].max():.3g}): {per_dtype}. On {fresh} the identity holds on "
+        f"{ok['M_max'].max():.3g}): {per_dtype}; exact within the certificate's rtol ("
+        + ", ".join(f"{k} {v:g}" for k, v in TWIN_RTOL.items())
+        + f") in {n_within} of {len(ok)}. On {fresh} the identity holds on "
         f"{frac.mean():.1f}% of points on average (min {frac.min():.1f}%); on the others the "
         f"twin differs from the FAP net (up to {ok['test_rel_error'].max():.2g} relative)."
     )

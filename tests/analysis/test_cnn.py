@@ -299,6 +299,9 @@ def test_conversion_cnn_section(conversion_quick, tmp_path):
     assert "channels" in table.columns and "relu_channels" in table.columns
     exact = int(df["train_exact"].sum())
     assert f"in {exact} of {len(df)} conversions" in sec.text
+    rtol = np.where(df["dtype"] == "float32", 1e-3, 1e-9)
+    within = int((df["train_exact"] & (df["train_rel_error"] <= rtol)).sum())
+    assert f"float32 0.001, float64 1e-09) in {within} of {len(df)}." in sec.text
     assert f"{df['M_max'].max():.3g}" in sec.text and "digits as 8x8x1 images" in sec.text
     f32 = df[df["dtype"] == "float32"]
     assert f"float32: largest relative error {f32['train_rel_error'].max():.2g}" in sec.text
