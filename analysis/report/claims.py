@@ -234,9 +234,12 @@ def steps_depth_claims(df: pd.DataFrame) -> list[dict]:
     (``dynamics.steps_fits``). A logarithm a ln n + b (a, b >= 0) has local log-log slope
     a / (a ln n + b) <= 1 / ln n, so over n >= n_min an exponent e > 1 / ln(n_min) is
     faster than any logarithm. Against depth (from depth 1, where ln L = 0, a power fit
-    cannot tell a logarithm): a logarithm's increments shrink (concave), so increments that
-    grow with depth (convex) rule it out. Verdict: supported if neither test rules out a
-    logarithm, partly if one does, not supported if both do (or no cell reached eps)."""
+    cannot tell a logarithm): a logarithm's increments shrink (concave), so steps that grow
+    with growing increments (convex) rule it out; steps that do not grow over the depths
+    are consistent with it as a bound. Differences within ``record_every`` (the recorded
+    steps' grid) count as none. Verdict: supported if neither test rules out a logarithm,
+    partly if one does (or an axis is untested), not supported if both do (or no cell
+    reached eps)."""
     from analysis.experiments import dynamics
 
     fits = dynamics.steps_fits(df)
@@ -270,11 +273,19 @@ def steps_depth_claims(df: pd.DataFrame) -> list[dict]:
             + f" over n = {int(n_min)}..{int(n_max)} (a logarithm: e ≤ 1/ln {int(n_min)}"
             f" = {bound:.2f})"
         )
+    res = float(df["record_every"].max()) if "record_every" in df else 0.0  # steps' grid
     for n_at, g in med.groupby(level="n"):
-        steps = g.droplevel("n").sort_index()
+        steps = g.droplevel("n").sort_index().to_numpy()
         if len(steps) >= 3:
-            inc = np.diff(steps.to_numpy())
-            convex.append((n_at, bool(inc[-1] > inc[0]), inc))
+            inc = np.diff(steps)
+            shape = (
+                "flat"
+                if steps[-1] - steps[0] <= res
+                else "convex"
+                if inc[-1] - inc[0] > res
+                else ""
+            )
+            convex.append((n_at, shape, inc))
     if len(by_depth):
         parts.append(
             "steps ~ depth^e with e = "
@@ -289,14 +300,17 @@ def steps_depth_claims(df: pd.DataFrame) -> list[dict]:
         )
     tested = {"n": faster_n} if len(by_n) else {}
     if convex:
-        tested["depth"] = any(c for _, c, _ in convex)
+        tested["depth"] = any(shape == "convex" for _, shape, _ in convex)
+    flat = bool(convex) and all(shape == "flat" for _, shape, _ in convex)
     why = {
         "n": f"in n the growth is a power law faster than any logarithm (e > {bound:.2f})",
-        "depth": "in depth the increments grow (convex: not a logarithm)",
+        "depth": "in depth the steps grow with growing increments (convex: not a logarithm)",
     }
     fine = {
         "n": f"in n the growth is within a logarithm's slope (e ≤ {bound:.2f})",
-        "depth": "in depth the increments shrink (concave, as a logarithm's)",
+        "depth": f"in depth the steps do not grow (by more than the {res:g}-step recording)"
+        if flat
+        else "in depth the increments do not grow (not convex, as a logarithm's)",
     }
     untested = [
         f"{axis} not tested ({'fewer than 2 n' if axis == 'n' else 'fewer than 3 depths'} "

@@ -118,6 +118,11 @@ def _steps(law, ns=(8, 16, 32, 64), depths=(1, 2, 3), missed=False):
     return pd.DataFrame(rows)
 
 
+def _quantized(n, L):
+    """100 ln n rounded to 5 steps, + 0, 0, 5 for depth 1, 2, 3 (recorded every 5 steps)."""
+    return 5 * np.round(20 * np.log(n)) + 5 * (L == 3)
+
+
 def test_iterations_claim_tests_n_and_depth():
     from analysis.report.claims import steps_depth_claims
 
@@ -129,6 +134,7 @@ def test_iterations_claim_tests_n_and_depth():
     assert f"1/ln 8 = {1 / np.log(8):.2f}" in log["measured"]
     inc = 30 * np.log(2), 30 * np.log(1.5)  # per extra layer, shrinking
     assert f"n = 8: {inc[0]:+.0f}, {inc[1]:+.0f}" in log["measured"]
+    assert "increments do not grow" in log["verdict"]
 
     (power,) = steps_depth_claims(_steps(lambda n, L: 3 * n**1.2 * L**1.5))
     assert power["verdict"].startswith("not supported"), power["verdict"]
@@ -136,7 +142,15 @@ def test_iterations_claim_tests_n_and_depth():
     assert "faster than any logarithm" in power["verdict"] and "convex" in power["verdict"]
 
     (mixed,) = steps_depth_claims(_steps(lambda n, L: 3 * n**1.2 + 30 * np.log(L)))
-    assert mixed["verdict"].startswith("partly") and "increments shrink" in mixed["verdict"]
+    assert mixed["verdict"].startswith("partly") and "faster than any" in mixed["verdict"]
+    assert "increments do not grow" in mixed["verdict"]
+    # steps that shrink with depth, or grow within the recording grid: no growth in depth
+    for law, every in ((lambda n, L: 100 * np.log(n) + 90 - 20 * L, 1), (_quantized, 5)):
+        (flat,) = steps_depth_claims(_steps(law).assign(record_every=every))
+        assert flat["verdict"].startswith("supported"), flat["verdict"]
+        assert f"steps do not grow (by more than the {every}-step recording)" in flat["verdict"]
+    (convex,) = steps_depth_claims(_steps(_quantized).assign(record_every=1))
+    assert "convex" in convex["verdict"]  # +0, +5 per layer is convex when resolved
 
     (two,) = steps_depth_claims(_steps(lambda n, L: 100 * np.log(n) + L, depths=(1, 2)))
     assert two["verdict"].startswith("partly") and "fewer than 3 depths" in two["verdict"]
