@@ -52,6 +52,7 @@ _MODULES = {
     "width_threshold_depth": "analysis.experiments.threshold:DEPTH_EXPERIMENT",
     "dynamics_depth": "analysis.experiments.dynamics:DEPTH_EXPERIMENT",
     "conversion": "analysis.experiments.conversion",
+    "conversion_cnn": "analysis.experiments.conversion:CNN_EXPERIMENT",
     "generalization_noise": "analysis.experiments.generalization_noise",
     "generalization_size": "analysis.experiments.generalization_size",
     "generalization_scale": "analysis.experiments.generalization_scale",

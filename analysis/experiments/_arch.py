@@ -7,6 +7,10 @@ arch = "cnn" (neural-tangents stax, its default NTK parameterization):
 
 with C = ``width`` (the channels of every conv layer), k = ``kernel_size``, ``depth``
 conv layers and ``pooling`` ("global_avg" or "flatten"); no biases for ``b_std = 0``.
+``one_gate=True`` (the conversion) puts ``stax.Elementwise(jax.nn.relu)`` in place of
+``stax.Relu()``: the same function and the same theta_0, but one gate per layer (stax's
+Relu computes 0 * min(z, 0) + max(z, 0), two gates, whose ReLU twin would carry both);
+that triple has no infinite-width kernel.
 Its finite-width NTK comes from the triple's ``init_fn`` (``ntkfix.empirical_ntk``; at
 theta_0 the FAP-CNN, ``ntkfix.FixedPattern(triple, theta_0)``, has the same kernel) and
 its infinite-width CNTK from the triple's ``kernel_fn`` (``ntkfix.infinite_ntk``): the
@@ -43,16 +47,30 @@ KNOBS = {
 }
 
 
-def cnn(cell: dict[str, Any]):
+def check_trainable(cfg) -> None:
+    """Across knobs of a training experiment: a CNN trains every parameter."""
+    from analysis.experiments import require
+
+    for arch in cfg.values("arch"):
+        for trainable in cfg.values("trainable"):
+            require(
+                arch == "mlp" or trainable == "all",
+                f"{cfg.experiment}: arch 'cnn' trains every parameter: trainable must be "
+                f"'all', got {trainable!r}",
+            )
+
+
+def cnn(cell: dict[str, Any], one_gate: bool = False):
     """The stax triple (init_fn, apply_fn, kernel_fn) of a cell (module docstring)."""
     stax = _nt.import_stax("arch='cnn'")
     k, W_std = cell["kernel_size"], cell["W_std"]
     b_std = cell["b_std"] if cell["b_std"] > 0 else None
+    relu = (lambda: stax.Elementwise(jax.nn.relu)) if one_gate else stax.Relu
     layers = []
     for _ in range(cell["depth"]):
         layers += [
             stax.Conv(cell["width"], (k, k), padding="SAME", W_std=W_std, b_std=b_std),
-            stax.Relu(),
+            relu(),
         ]
     pool = stax.GlobalAvgPool() if cell["pooling"] == "global_avg" else stax.Flatten()
     return stax.serial(*layers, pool, stax.Dense(1, W_std=W_std, b_std=b_std))
@@ -72,10 +90,11 @@ def digits_images(data_seed: int, n: int) -> jax.Array:
 
 class CNN:
     """The cell's stax CNN as a network function ``f(params, x)`` with ``init(key, dtype)``
-    (what the training experiments need of a spec: ``apply``, ``init``)."""
+    (what the training experiments need of a spec: ``apply``, ``init``); ``one_gate`` as
+    in ``cnn``."""
 
-    def __init__(self, cell: dict[str, Any]):
-        self.triple = cnn(cell)
+    def __init__(self, cell: dict[str, Any], one_gate: bool = False):
+        self.triple = cnn(cell, one_gate)
 
     def __call__(self, params, x):
         return self.triple[1](params, x)
@@ -96,11 +115,12 @@ def digits_task(data_seed: int, n: int, n_test: int) -> Task:
     return Task(img(ds.x_train), ds.y_train, img(ds.x_test), ds.y_test)
 
 
-def net_and_task(cell: dict[str, Any]):
+def net_and_task(cell: dict[str, Any], one_gate: bool = False):
     """(network, task) of a training cell: the MLP on the sphere task (random labels), or
-    with ``arch = "cnn"`` the CNN on digits images (even/odd labels)."""
+    with ``arch = "cnn"`` the CNN (``one_gate`` as in ``cnn``) on digits images (even/odd
+    labels)."""
     if cell.get("arch", "mlp") == "cnn":
-        return CNN(cell), digits_task(cell["data_seed"], cell["n"], cell["n_test"])
+        return CNN(cell, one_gate), digits_task(cell["data_seed"], cell["n"], cell["n_test"])
     return spec_for(cell), sphere_task(cell["data_seed"], cell["n"], cell["d"], cell["n_test"])
 
 

@@ -12,11 +12,22 @@ cast to it; training itself runs in jax's default float): one row per (seed, dty
 unit by unit in exact arithmetic; the errors below are the rounding of p - M g, which
 grows with M.
 
+``arch = "cnn"`` (experiment ``conversion_cnn``; ``_arch``): the stax CNN with ``width``
+channels, ``depth`` conv layers, ``kernel_size`` and ``pooling``, trained as a FAP-CNN
+(every parameter; a fixed ``lr`` is advised: at n / lambda_max the FAP-CNN can diverge) on
+``n`` digits as 8x8x1 images with their even/odd labels, converted by ``ntkfix.to_relu``
+of its graph (one constant M_l per ReLU layer, the largest unit's; the CNN's ReLU is
+``jax.nn.relu``, one gate per layer: ``_arch.cnn(one_gate=True)``) and checked on the
+training images and on ``n_test`` held-out digits. A "unit" is then one (position,
+channel) of a conv layer, and ``relu_width`` counts the twin's channels per conv layer
+(2 C: the pair [relu(u), relu(M u + z)] of each channel).
+
 Columns (besides the knobs, ``seed``, ``dtype`` and provenance):
   diverged            the FAP training diverged (every value below NaN)
   loss_final          training loss of the trained FAP net
   param_change        ||theta - theta_0|| / ||theta_0||
-  relu_width          hidden width of the ReLU twin (2 m)
+  relu_width          hidden width of the ReLU twin (2 m); for a CNN its channels per conv
+                      layer (2 C), counted from the gate layers' units / 64 positions
   M_max, M_min        largest / smallest per-unit constant M over all hidden units
   M_layers            JSON list of the largest per-unit M of each hidden layer
   need_max            largest sign-aware minimal constant on the training data
@@ -35,7 +46,9 @@ Columns (besides the knobs, ``seed``, ``dtype`` and provenance):
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import math
 import warnings
 
 import jax.numpy as jnp
@@ -43,11 +56,11 @@ import numpy as np
 
 import ntkfix
 from analysis.config import Knob, defaults
-from analysis.experiments import Experiment
+from analysis.experiments import Experiment, _arch
 from analysis.experiments._common import SeedRuns, train_cell
 from analysis.experiments._precision import DTYPES, cast, precision
 from analysis.experiments._rows import NAN, compact, param_change
-from analysis.experiments._task import NET_DEFAULTS, init_params, knobs, spec_for, sphere_task
+from analysis.experiments._task import NET_DEFAULTS, init_params, knobs
 
 KNOBS = knobs(
     width=256,
@@ -62,6 +75,7 @@ KNOBS = knobs(
     margin=Knob(0.5, low=0),
     floor=Knob(1.0, low=0, strict="low"),
     **NET_DEFAULTS,
+    **_arch.KNOBS,
 )
 SCHEMA = defaults(KNOBS)
 
@@ -108,7 +122,7 @@ def _convert(cell, spec, task, runs: SeedRuns, seed: int, dtype_name: str) -> di
     row.update(
         loss_final=float(runs.result.history.train_loss[i, -1]),
         param_change=param_change(p0_native, params_native),
-        relu_width=rspec.width,
+        relu_width=_relu_width(rspec, cert),
         M_max=max(cert.M_max),
         M_min=min(float(m.min()) for m in cert.M),
         M_layers=json.dumps(compact(cert.M_max)),
@@ -128,9 +142,17 @@ def _convert(cell, spec, task, runs: SeedRuns, seed: int, dtype_name: str) -> di
     return row
 
 
+def _relu_width(rspec, cert) -> int:
+    """The twin's hidden width: an MLP twin's ``width`` (2 m); a CNN twin's channels per
+    conv layer, 2 x (units of its widest gate layer) / (8 x 8 positions)."""
+    if isinstance(rspec, ntkfix.MLP):
+        return rspec.width
+    units = max(m.size for m in cert.M)
+    return 2 * units // math.prod(_arch.DIGITS_SHAPE[:2])
+
+
 def run_cell(cell):
-    spec = spec_for(cell)
-    task = sphere_task(cell["data_seed"], cell["n"], cell["d"], cell["n_test"])
+    spec, task = _arch.net_and_task(cell, one_gate=True)
     runs = train_cell(cell, spec, task, "fap", record_every=cell["steps"], track=())
     return [row for s in cell["seeds"] for row in seed_rows(cell, spec, task, runs, s)]
 
@@ -139,5 +161,13 @@ EXPERIMENT = Experiment(
     name="conversion",
     knobs=KNOBS,
     run_cell=run_cell,
+    check=_arch.check_trainable,  # a CNN trains every parameter
     description="trained FAP nets converted to ReLU nets of width 2m: error on train, fresh points",
+)
+CNN_EXPERIMENT = Experiment(
+    name="conversion_cnn",
+    knobs={**KNOBS, "arch": dataclasses.replace(KNOBS["arch"], default="cnn")},
+    run_cell=run_cell,
+    check=_arch.check_trainable,  # a CNN trains every parameter
+    description="trained FAP-CNNs on digits converted to ReLU CNNs of 2C channels: errors",
 )

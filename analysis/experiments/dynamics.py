@@ -249,13 +249,7 @@ def steps_fits(df: pd.DataFrame, col: str = "steps_to_eps_measured") -> pd.DataF
 def check(cfg):
     """Across knobs: enough recorded steps for the rate fit (each knob is checked by KNOBS)."""
     exp = cfg.experiment
-    for arch in cfg.values("arch"):
-        for trainable in cfg.values("trainable"):
-            require(
-                arch == "mlp" or trainable == "all",
-                f"{exp}: arch 'cnn' trains every parameter: trainable must be 'all', "
-                f"got {trainable!r}",
-            )
+    _arch.check_trainable(cfg)
     for steps in cfg.values("steps"):
         for every in cfg.values("record_every"):
             require(

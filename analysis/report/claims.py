@@ -19,6 +19,9 @@ REACH_ALL, REACH_MOST = 0.9, 0.5  # share of runs reaching eps for "supported" /
 FIT_R2 = 0.99  # the loss curve is geometric (log-linear) on its fitted window
 LOWER_ALL, LOWER_MOST = 0.8, 0.5  # share of pairs with FAP below ReLU
 RANK_TRACKS = 0.8  # Spearman correlation of complexity and test error across noise levels
+# Width needed vs depth (threshold ~ depth^a): "at most linear" up to a = LINEAR_HI; below
+# LINEAR_LO the growth is clearly slower than linear (a line with intercept has a < 1).
+LINEAR_LO, LINEAR_HI = 0.5, 1.5
 
 
 def _row(claim: str, measured: str, source: str, verdict: str) -> dict:
@@ -122,6 +125,8 @@ def dynamics_claims(df: pd.DataFrame) -> list[dict]:
 
 
 def threshold_claims(df: pd.DataFrame) -> list[dict]:
+    """The growth of the width threshold with n (``width_threshold``; its growth in depth
+    is ``threshold_depth_claims``)."""
     from analysis.experiments import threshold
 
     thr = threshold.thresholds(df)
@@ -137,20 +142,198 @@ def threshold_claims(df: pd.DataFrame) -> list[dict]:
     )
     measured += f" (FAP, threshold width ~ n^a; {len(found)} uncensored thresholds; depth "
     measured += ", ".join(str(d) for d in depths) + ")"
-    if fitted and len(depths) > 1:
-        verdict = "supported: the width needed grows polynomially with n, at each depth"
-    elif fitted:
-        verdict = (
-            "partly: the growth with n is measured (a polynomial fit); depth is not varied "
-            "in this run"
-        )
+    if fitted:
+        verdict = "supported: the width needed grows polynomially with n (a power law fits)"
     else:
         verdict = "not supported: in this run the thresholds are censored by the width grid"
     return [
         _row(
-            "Width needed to fit n random labels grows mildly with n and depth",
+            "Width needed to fit n random labels grows mildly with n",
             measured,
             "width_threshold: smallest width with ≥ target share of seeds reaching eps",
+            verdict,
+        )
+    ]
+
+
+def _grid_step(widths) -> float:
+    """The largest ratio of consecutive grid widths (how coarsely a threshold is known)."""
+    w = np.sort(np.unique(np.asarray(widths, float)))
+    return float(np.max(w[1:] / w[:-1])) if len(w) > 1 else np.nan
+
+
+def _span(values) -> str:
+    lo, hi = f"{min(values):.2f}", f"{max(values):.2f}"
+    return lo if lo == hi else f"{lo}..{hi}"
+
+
+def threshold_depth_claims(df: pd.DataFrame) -> list[dict]:
+    """The seed's "width needed linear in depth", from ``width_threshold_depth``: per n,
+    the FAP threshold fitted against depth (``threshold.depth_fits``: slope = width per
+    layer, exponent a of threshold ~ depth^a). Verdict: supported when it grows (slope > 0)
+    no faster than linearly (a <= LINEAR_HI) at every n with a fit; not supported when some
+    a > LINEAR_HI, or when no n has 2 uncensored depths; partly when it does not grow.
+    (Below LINEAR_LO it grows clearly slower than linear: the claim holds as a bound.)"""
+    from analysis.experiments import threshold
+
+    fits = threshold.depth_fits(threshold.thresholds(df))
+    step = _grid_step(df["width"])
+
+    def said(r):  # (+ 0.0: no "-0.0" for a flat fit)
+        return (
+            f"{r.model}, n={r.n}: {round(r.slope, 6) + 0.0:+.1f} width per layer, a = "
+            f"{round(r.exponent, 6) + 0.0:.2f} (depths {r.depths})"
+        )
+
+    fap = [r for r in fits.itertuples() if r.model == "fap" and np.isfinite(r.slope)]
+    relu = [r for r in fits.itertuples() if r.model == "relu" and np.isfinite(r.slope)]
+    measured = "; ".join(said(r) for r in fap + relu) or "no fit: fewer than 2 uncensored depths"
+    measured += (
+        f" (threshold ~ depth^a; depths {', '.join(str(d) for d in sorted(df['depth'].unique()))},"
+        f" width grid steps ×{step:.3g}: each threshold known within that factor)"
+    )
+    a = [r.exponent for r in fap]
+    if not fap:
+        verdict = (
+            "not supported: the thresholds are censored by the width grid (fewer than 2 "
+            "uncensored depths at every n)"
+        )
+    elif max(a) > LINEAR_HI:
+        verdict = (
+            f"not supported: the width needed grows faster than linearly in depth "
+            f"(a = {max(a):.2f} > {LINEAR_HI})"
+        )
+    elif min(round(r.slope, 6) for r in fap) <= 0:  # (rounding of a flat fit)
+        verdict = (
+            "partly: at most linear, but the threshold does not grow with depth at some n "
+            f"(slope ≤ 0): on this grid (steps ×{step:.3g}) depth's effect is not resolved"
+        )
+    elif max(a) < LINEAR_LO:
+        verdict = (
+            f"supported (as a bound): the width needed grows with depth, slower than "
+            f"linearly (a ≤ {max(a):.2f} < {LINEAR_LO})"
+        )
+    else:
+        verdict = (
+            f"supported: the width needed grows with depth about linearly or slower "
+            f"(a = {_span(a)} ≤ {LINEAR_HI})"
+        )
+    return [
+        _row(
+            "Width needed grows (at most) linearly in depth",
+            measured,
+            "width_threshold_depth: threshold width per (model, n, depth), threshold.depth_fits",
+            verdict,
+        )
+    ]
+
+
+def steps_depth_claims(df: pd.DataFrame) -> list[dict]:
+    """The seed's "iterations logarithmic in n and depth", from ``dynamics_depth`` (FAP,
+    width = width_per_n n): steps to eps fitted as steps ~ n^e per depth
+    (``dynamics.steps_fits``). A logarithm a ln n + b (a, b >= 0) has local log-log slope
+    a / (a ln n + b) <= 1 / ln n, so over n >= n_min an exponent e > 1 / ln(n_min) is
+    faster than any logarithm. Against depth (from depth 1, where ln L = 0, a power fit
+    cannot tell a logarithm): a logarithm's increments shrink (concave), so steps that grow
+    with growing increments (convex) rule it out; steps that do not grow over the depths
+    are consistent with it as a bound. Differences within ``record_every`` (the recorded
+    steps' grid) count as none. Verdict: supported if neither test rules out a logarithm,
+    partly if one does (or an axis is untested), not supported if both do (or no cell
+    reached eps)."""
+    from analysis.experiments import dynamics
+
+    fits = dynamics.steps_fits(df)
+    if fits.empty:  # no cell where every seed reached eps
+        fits = pd.DataFrame(columns=["model", "axis", "at", "slope_log", "exponent"])
+    fap = fits[(fits["model"] == "fap") & np.isfinite(fits["exponent"].astype(float))]
+    by_n, by_depth = fap[fap["axis"] == "n"], fap[fap["axis"] == "depth"]
+    ok = _ok(df[df["model"] == "fap"])
+    med = ok.groupby(["depth", "n"])["steps_to_eps_measured"].agg(["median", "count", "size"])
+    med = med[(med["count"] == med["size"]) & (med["median"] > 0)]["median"]
+    if by_n.empty and by_depth.empty:
+        return [
+            _row(
+                "Iterations to reach eps grow logarithmically in n and depth",
+                f"no fit: fewer than 2 (n, depth) cells where every FAP seed reached eps "
+                f"({len(ok)} FAP runs)",
+                "dynamics_depth: steps_to_eps_measured, dynamics.steps_fits",
+                "not supported: too few runs reach eps to measure the growth",
+            )
+        ]
+    used = med.index.get_level_values("n")  # the n of the fits: every seed reached eps
+    n_min, n_max = float(used.min()), float(used.max())
+    bound = 1.0 / np.log(n_min) if n_min > 1 else np.inf
+    parts, faster_n, convex = [], False, []
+    if len(by_n):
+        e = by_n["exponent"]
+        faster_n = bool((e > bound).any())
+        parts.append(
+            "steps ~ n^e with e = "
+            + ", ".join(f"{r.exponent:.2f} (depth {r.at})" for r in by_n.itertuples())
+            + f" over n = {int(n_min)}..{int(n_max)} (a logarithm: e ≤ 1/ln {int(n_min)}"
+            f" = {bound:.2f})"
+        )
+    res = float(df["record_every"].max()) if "record_every" in df else 0.0  # steps' grid
+    for n_at, g in med.groupby(level="n"):
+        steps = g.droplevel("n").sort_index().to_numpy()
+        if len(steps) >= 3:
+            inc = np.diff(steps)
+            shape = (
+                "flat"
+                if steps[-1] - steps[0] <= res
+                else "convex"
+                if inc[-1] - inc[0] > res
+                else ""
+            )
+            convex.append((n_at, shape, inc))
+    if len(by_depth):
+        parts.append(
+            "steps ~ depth^e with e = "
+            + ", ".join(f"{r.exponent:.2f} (n = {r.at})" for r in by_depth.itertuples())
+        )
+    if convex:
+        parts.append(
+            "increments per extra layer "
+            + "; ".join(
+                f"n = {n_at}: " + ", ".join(f"{v:+.0f}" for v in inc) for n_at, _, inc in convex
+            )
+        )
+    tested = {"n": faster_n} if len(by_n) else {}
+    if convex:
+        tested["depth"] = any(shape == "convex" for _, shape, _ in convex)
+    flat = bool(convex) and all(shape == "flat" for _, shape, _ in convex)
+    why = {
+        "n": f"in n the growth is a power law faster than any logarithm (e > {bound:.2f})",
+        "depth": "in depth the steps grow with growing increments (convex: not a logarithm)",
+    }
+    fine = {
+        "n": f"in n the growth is within a logarithm's slope (e ≤ {bound:.2f})",
+        "depth": f"in depth the steps do not grow (by more than the {res:g}-step recording)"
+        if flat
+        else "in depth the increments do not grow (not convex, as a logarithm's)",
+    }
+    untested = [
+        f"{axis} not tested ({'fewer than 2 n' if axis == 'n' else 'fewer than 3 depths'} "
+        "where every seed reached eps)"
+        for axis in ("n", "depth")
+        if axis not in tested
+    ]
+    ruled = [why[k] for k, v in tested.items() if v]
+    held = [fine[k] for k, v in tested.items() if not v]
+    if ruled and not held:
+        verdict = "not supported: " + "; ".join(ruled + untested)
+    elif ruled:
+        verdict = "partly: " + "; ".join(ruled + held)
+    elif held and not untested:
+        verdict = "supported: " + "; ".join(held)
+    else:
+        verdict = "partly: " + "; ".join(held + untested)
+    return [
+        _row(
+            "Iterations to reach eps grow logarithmically in n and depth",
+            f"FAP, width = {df['width_per_n'].iloc[0]:g} n, eps = {float(df['eps'].iloc[0]):g}: "
+            + "; ".join(parts),
+            "dynamics_depth: steps_to_eps_measured (median over seeds), dynamics.steps_fits",
             verdict,
         )
     ]
@@ -238,11 +421,16 @@ def generalization_claims(df: pd.DataFrame) -> list[dict]:
 CLAIMS: dict[str, Callable[[pd.DataFrame], list[dict]]] = {
     "dynamics": dynamics_claims,
     "width_threshold": threshold_claims,
+    "width_threshold_depth": threshold_depth_claims,
+    "dynamics_depth": steps_depth_claims,
     "conversion": conversion_claims,
     "generalization_noise": generalization_claims,
 }
 # the report's order of the claims (the seed's), by the first words of each claim
-ORDER = ("FAP == ReLU", "Linear convergence", "Width needed", "A trained FAP", "FAP's NTK", "Test")
+ORDER = (
+    "FAP == ReLU", "Linear convergence", "Iterations", "Width needed to", "Width needed grows",
+    "A trained FAP", "FAP's NTK", "Test",
+)  # fmt: skip
 
 
 def claims_table(results: dict[str, pd.DataFrame]) -> pd.DataFrame:

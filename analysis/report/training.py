@@ -18,9 +18,18 @@ def _fmt_range(values) -> str:
     return f"{v[0]}..{v[-1]}" if len(v) > 1 else str(v[0])
 
 
-def dynamics_section(df: pd.DataFrame, out: Path) -> Section:
+def dynamics_parts(df: pd.DataFrame, out: Path, name: str = "dynamics", titles=None):
+    """The tables and figures of a dynamics table (``dynamics``, ``dynamics_cnn``), written
+    as ``out/tables/<name>_*`` and ``out/figures/<name>_*``. ``titles``: the figures'
+    titles (loss curves, vs width, rates) or None for the plots' own.
+
+    Returns (tables, figure paths, stats): stats holds ``drift_lower`` (share of the
+    (depth, width, seed) pairs with the FAP NTK drift below ReLU's), ``paired`` (the
+    ``fap_vs_relu`` table), ``rate_ratio`` (per model the median (1 - q) / (1 - q_kernel GD)).
+    """
     from analysis.experiments import dynamics
 
+    titles = titles or (None, None, None)
     ok = df[~df["diverged"].astype(bool)].assign(reached=lambda d: d["reached_eps"].astype(float))
     by = ["depth", "width", "model"]
     conv = [
@@ -43,24 +52,20 @@ def dynamics_section(df: pd.DataFrame, out: Path) -> Section:
         "FAP vs ReLU from the same theta_0 (median ratio FAP/ReLU; "
         "share of pairs with FAP lower)": paired,
     }
-    for name, t in zip(
-        ("dynamics_convergence", "dynamics_drift", "dynamics_slopes", "dynamics_fap_vs_relu"),
-        tables.values(),
-        strict=True,
+    for suffix, t in zip(
+        ("convergence", "drift", "slopes", "fap_vs_relu"), tables.values(), strict=True
     ):
-        write_table(t, out / "tables" / name)
+        write_table(t, out / "tables" / f"{name}_{suffix}")
     figs = out / "figures"
-    plots.loss_curves(df, path=figs / "dynamics_loss_curves")
+    plots.loss_curves(df, path=figs / f"{name}_loss_curves", title=titles[0])
     panels = {
         "ntk_drift_final": "NTK drift ||Θ_T - Θ_0|| / ||Θ_0||",
         "lin_gap_train_final": "linearized gap, train (RMS)",
         "lin_gap_test_final": "linearized gap, held-out (RMS)",
     }
-    plots.by_width(ok, panels, path=figs / "dynamics_vs_width")
-    plots.rate_comparison(ok, path=figs / "dynamics_rates")
-    paths = [
-        figs / f"{s}.png" for s in ("dynamics_loss_curves", "dynamics_vs_width", "dynamics_rates")
-    ]
+    plots.by_width(ok, panels, path=figs / f"{name}_vs_width", title=titles[1])
+    plots.rate_comparison(ok, path=figs / f"{name}_rates", title=titles[2])
+    paths = [figs / f"{name}_{s}.png" for s in ("loss_curves", "vs_width", "rates")]
     rate_ratio = (
         ok.assign(r=(1 - ok["rate_fitted"]) / (1 - ok["rate_kernel_gd"]))
         .groupby("model")["r"]
@@ -69,11 +74,23 @@ def dynamics_section(df: pd.DataFrame, out: Path) -> Section:
     pairs = paired["ntk_drift_final_pairs"]
     lower = paired["ntk_drift_final_fap_lower"].fillna(0)
     drift_lower = float((lower * pairs).sum() / pairs.sum()) if pairs.sum() else float("nan")
+    stats = {"drift_lower": drift_lower, "paired": paired, "rate_ratio": rate_ratio}
+    return tables, paths, stats
+
+
+def lr_words(cell) -> str:
+    """The step size of a dynamics cell in words (``lr = 0``: n / lambda_max per seed)."""
+    return "lr = n / λ_max(Θ_0) per seed" if float(cell["lr"]) == 0 else f"lr = {cell['lr']:g}"
+
+
+def dynamics_section(df: pd.DataFrame, out: Path) -> Section:
+    tables, paths, stats = dynamics_parts(df, out)
+    drift_lower, rate_ratio = stats["drift_lower"], stats["rate_ratio"]
     cell = df.iloc[0]
     n_div = int(df["diverged"].astype(bool).sum())
     text = (
         f"Full-batch GD on n = {cell['n']} points uniform on S^{cell['d'] - 1} with random ±1 "
-        f"labels (loss ||f - y||²/2n, {cell['steps']} steps, lr = n / λ_max(Θ_0) per seed, "
+        f"labels (loss ||f - y||²/2n, {cell['steps']} steps, {lr_words(cell)}, "
         f"trained layers: {cell['trainable']}), widths {_fmt_range(df['width'])}, depths "
         f"{_fmt_range(df['depth'])}, {df['seed'].nunique()} seeds; the ReLU and the FAP net of a "
         f"seed start from the same θ_0 (so the same Θ_0). {n_div} of {len(df)} runs diverged."
@@ -145,7 +162,30 @@ def width_threshold_section(df: pd.DataFrame, out: Path) -> Section:
     )
 
 
+def _conversion_task(df: pd.DataFrame) -> tuple[str, str, str]:
+    """(what was trained on what, its ReLU twin, the name of the hidden width) of a
+    conversion table: the MLP on the sphere, or ``arch = "cnn"`` on digits images."""
+    cell = df.iloc[0]
+    if cell.get("arch", "mlp") == "cnn":
+        k = int(cell["kernel_size"])
+        return (
+            f"FAP-CNNs ([Conv(C, {k}x{k}, SAME), ReLU] x depth, {cell['pooling']} pooling, "
+            f"Dense(1); every parameter trained, lr = {cell['lr']:g}) trained {cell['steps']} GD "
+            f"steps on n = {cell['n']} digits as 8x8x1 images with their even/odd labels",
+            "ReLU CNNs of 2C channels (one constant M_l per conv layer)",
+            "held-out digits",
+        )
+    return (
+        f"FAP nets trained {cell['steps']} GD steps on n = {cell['n']} random ±1 labels on "
+        f"S^{cell['d'] - 1}",
+        "ReLU nets of width 2m",
+        "fresh points",
+    )
+
+
 def conversion_section(df: pd.DataFrame, out: Path) -> Section:
+    """The conversion table and figure (``conversion`` and ``conversion_cnn``)."""
+    name = "conversion_cnn" if df.iloc[0].get("arch", "mlp") == "cnn" else "conversion"
     ok = df[~df["diverged"].astype(bool)].assign(
         train_exact_share=lambda d: d["train_exact"].astype(float)
     )
@@ -155,38 +195,48 @@ def conversion_section(df: pd.DataFrame, out: Path) -> Section:
         "test_rel_error_ok", "test_rel_error", "loss_final",
     ]  # fmt: skip
     table = pm_table(summarize(ok, by, values), by, values)
-    write_table(table, out / "tables" / "conversion")
-    fig = out / "figures" / "conversion"
-    plots.conversion_errors(ok, path=fig)
+    if name == "conversion_cnn":
+        table = table.rename(columns={"width": "channels", "relu_width": "relu_channels"})
+    write_table(table, out / "tables" / name)
+    fig = out / "figures" / name
+    title = "FAP-CNN -> ReLU CNN (2C channels) conversion (width = channels C)"
+    plots.conversion_errors(ok, path=fig, title=title if name == "conversion_cnn" else None)
     cell = df.iloc[0]
+    trained, twin, fresh = _conversion_task(df)
     per_dtype = "; ".join(
         f"{dtype}: largest relative error {g['train_rel_error'].max():.2g} on training points, "
-        f"{g['test_rel_error_ok'].max():.2g} on fresh points where the identity holds"
+        f"{g['test_rel_error_ok'].max():.2g} on {fresh} where the identity holds"
         for dtype, g in ok.groupby("dtype")
     )
+    from analysis.report.claims import TWIN_RTOL
+
     n_exact = int(ok["train_exact"].astype(bool).sum())
+    rtol = ok["dtype"].map(TWIN_RTOL).fillna(min(TWIN_RTOL.values()))
+    n_within = int((ok["train_exact"].astype(bool) & (ok["train_rel_error"] <= rtol)).sum())
     frac = 100 * ok["test_frac_equivalent"]
     text = (
-        f"FAP nets trained {cell['steps']} GD steps on n = {cell['n']} random ±1 labels on "
-        f"S^{cell['d'] - 1}, converted into ReLU nets of width 2m with M_l = "
-        f"max({cell['floor']:g}, (1 + {cell['margin']:g}) × the data's minimal constant), checked "
-        f"on the {cell['n']} training points and on {cell['n_test']} fresh points, in each "
-        f"precision (trained parameters cast). The identity holds unit by unit on every training "
-        f"point in {n_exact} of {len(ok)} conversions; what remains is rounding of p - M g, which "
-        f"grows with M (max_l M_l up to {ok['M_max'].max():.3g}): {per_dtype}. On fresh points the "
-        f"identity holds on {frac.mean():.1f}% of points on average (min {frac.min():.1f}%); on "
-        f"the others the twin differs from the FAP net (up to {ok['test_rel_error'].max():.2g} "
-        "relative)."
+        f"{trained}, converted into {twin} with M_l = max({cell['floor']:g}, "
+        f"(1 + {cell['margin']:g}) × the data's minimal constant), checked on the {cell['n']} "
+        f"training points and on {cell['n_test']} {fresh}, in each precision (trained "
+        f"parameters cast); {len(df) - len(ok)} of {len(df)} runs diverged. The identity holds "
+        f"unit by unit on every training point in {n_exact} of {len(ok)} conversions; what "
+        f"remains is rounding of p - M g, which grows with M (max_l M_l up to "
+        f"{ok['M_max'].max():.3g}): {per_dtype}; exact within the certificate's rtol ("
+        + ", ".join(f"{k} {v:g}" for k, v in TWIN_RTOL.items())
+        + f") in {n_within} of {len(ok)}. On {fresh} the identity holds on "
+        f"{frac.mean():.1f}% of points on average (min {frac.min():.1f}%); on the others the "
+        f"twin differs from the FAP net (up to {ok['test_rel_error'].max():.2g} relative)."
     )
+    axis = "channels C" if name == "conversion_cnn" else "width"
     return Section(
-        "FAP -> ReLU conversion",
+        "FAP-CNN -> ReLU CNN conversion" if name == "conversion_cnn" else "FAP -> ReLU conversion",
         text,
         {"conversion (mean ± std over seeds)": table},
         [fig.with_suffix(".png")],
         caption=(
-            "Against width, by depth (color), bias (line) and precision (marker): the twin's "
-            "relative error on the training points and on fresh points where the identity holds, "
-            f"the share of fresh points where it holds (mean {frac.mean():.1f}%), and the "
+            f"Against {axis}, by depth (color), bias (line) and precision (marker): the twin's "
+            f"relative error on the training points and on {fresh} where the identity holds, "
+            f"the share of {fresh} where it holds (mean {frac.mean():.1f}%), and the "
             "constant max_l M_l."
         ),
     )

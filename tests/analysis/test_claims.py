@@ -57,3 +57,118 @@ def test_conversion_claim_and_table_order():
     assert table["claim"].str.startswith("FAP == ReLU").iloc[0]
     assert table["claim"].str.startswith("A trained FAP").iloc[-2]
     assert np.all(table["measured"].str.contains(r"\d"))
+
+
+# ---- the depth claims: width_threshold_depth, dynamics_depth ---------------------------------
+def _thresholds(law, widths=tuple(range(8, 257, 8))):
+    """frac_reached rows whose FAP (and ReLU: twice) threshold is law(depth) exactly on the
+    grid, n = 16 and 32, depth 1..4."""
+    rows = []
+    for model, k in (("fap", 1), ("relu", 2)):
+        for n in (16, 32):
+            for depth in (1, 2, 3, 4):
+                thr = k * law(depth)
+                for width in widths:
+                    rows.append(
+                        dict(model=model, n=n, depth=depth, width=width,
+                             frac_reached=float(width >= thr), target_fraction=0.9)
+                    )  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_width_in_depth_claim_follows_the_fits():
+    from analysis.report.claims import LINEAR_HI, threshold_depth_claims
+
+    d = np.array([1, 2, 3, 4.0])
+    (linear,) = threshold_depth_claims(_thresholds(lambda L: 16 * L))
+    assert linear["verdict"].startswith("supported:")
+    assert "fap, n=16: +16.0 width per layer, a = 1.00 (depths 1,2,3,4)" in linear["measured"]
+    assert "relu, n=32: +32.0 width per layer" in linear["measured"]
+    assert "steps ×2:" in linear["measured"]  # grid 8, 16, ...: the coarsest step is 8 -> 16
+
+    (square,) = threshold_depth_claims(_thresholds(lambda L: 8 * L**2))
+    a = np.polyfit(np.log(d), np.log(8 * d**2), 1)[0]  # 2
+    assert (
+        square["verdict"].startswith("not supported")
+        and f"a = {a:.2f} > {LINEAR_HI}" in (square["verdict"])
+    )
+    (sub,) = threshold_depth_claims(_thresholds(lambda L: 64 + 8 * L))
+    a = np.polyfit(np.log(d), np.log(64 + 8 * d), 1)[0]
+    assert sub["verdict"].startswith("supported (as a bound)") and f"{a:.2f}" in sub["verdict"]
+    (flat,) = threshold_depth_claims(_thresholds(lambda L: 64))
+    assert flat["verdict"].startswith("partly") and "+0.0 width per layer" in flat["measured"]
+    (none,) = threshold_depth_claims(_thresholds(lambda L: 1000))
+    assert none["verdict"].startswith("not supported") and "censored" in none["verdict"]
+
+
+def _steps(law, ns=(8, 16, 32, 64), depths=(1, 2, 3), missed=False):
+    """dynamics_depth rows: steps_to_eps_measured = law(n, depth) for both seeds (FAP);
+    ReLU rows reach nothing (NaN), so only FAP counts."""
+    rows = []
+    for model in ("fap", "relu"):
+        for depth in depths:
+            for n in ns:
+                for seed in (0, 1):
+                    steps = law(n, depth) if model == "fap" and not missed else np.nan
+                    rows.append(
+                        dict(model=model, depth=depth, n=n, seed=seed, diverged=False,
+                             width=8 * n, width_per_n=8.0, eps=1e-3, reached_eps=steps == steps,
+                             steps_to_eps_measured=steps)
+                    )  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def _quantized(n, L):
+    """100 ln n rounded to 5 steps, + 0, 0, 5 for depth 1, 2, 3 (recorded every 5 steps)."""
+    return 5 * np.round(20 * np.log(n)) + 5 * (L == 3)
+
+
+def test_iterations_claim_tests_n_and_depth():
+    from analysis.report.claims import steps_depth_claims
+
+    n = np.array([8, 16, 32, 64.0])
+    (log,) = steps_depth_claims(_steps(lambda n, L: 100 * np.log(n) + 30 * np.log(L) + 50))
+    assert log["verdict"].startswith("supported:"), log["verdict"]
+    e = np.polyfit(np.log(n), np.log(100 * np.log(n) + 50), 1)[0]  # depth 1
+    assert f"e = {e:.2f} (depth 1)" in log["measured"] and e < 1 / np.log(8)
+    assert f"1/ln 8 = {1 / np.log(8):.2f}" in log["measured"]
+    inc = 30 * np.log(2), 30 * np.log(1.5)  # per extra layer, shrinking
+    assert f"n = 8: {inc[0]:+.0f}, {inc[1]:+.0f}" in log["measured"]
+    assert "increments do not grow" in log["verdict"]
+
+    (power,) = steps_depth_claims(_steps(lambda n, L: 3 * n**1.2 * L**1.5))
+    assert power["verdict"].startswith("not supported"), power["verdict"]
+    assert "1.20 (depth 2)" in power["measured"] and "1.50 (n = 16)" in power["measured"]
+    assert "faster than any logarithm" in power["verdict"] and "convex" in power["verdict"]
+
+    (mixed,) = steps_depth_claims(_steps(lambda n, L: 3 * n**1.2 + 30 * np.log(L)))
+    assert mixed["verdict"].startswith("partly") and "faster than any" in mixed["verdict"]
+    assert "increments do not grow" in mixed["verdict"]
+    # steps that shrink with depth, or grow within the recording grid: no growth in depth
+    for law, every in ((lambda n, L: 100 * np.log(n) + 90 - 20 * L, 1), (_quantized, 5)):
+        (flat,) = steps_depth_claims(_steps(law).assign(record_every=every))
+        assert flat["verdict"].startswith("supported"), flat["verdict"]
+        assert f"steps do not grow (by more than the {every}-step recording)" in flat["verdict"]
+    (convex,) = steps_depth_claims(_steps(_quantized).assign(record_every=1))
+    assert "convex" in convex["verdict"]  # +0, +5 per layer is convex when resolved
+
+    (two,) = steps_depth_claims(_steps(lambda n, L: 100 * np.log(n) + L, depths=(1, 2)))
+    assert two["verdict"].startswith("partly") and "fewer than 3 depths" in two["verdict"]
+
+    (missed,) = steps_depth_claims(_steps(lambda n, L: 1.0, missed=True))
+    assert missed["verdict"].startswith("not supported") and "too few" in missed["verdict"]
+
+
+def test_depth_claims_in_the_table():
+    table = claims_table(
+        {
+            "dynamics_depth": _steps(lambda n, L: 3 * n**1.2 * L),
+            "width_threshold_depth": _thresholds(lambda L: 16 * L),
+            "dynamics": _dynamics(),
+        }
+    )
+    claims = list(table["claim"])
+    assert claims.index("Iterations to reach eps grow logarithmically in n and depth") == 2
+    assert claims.index("Width needed grows (at most) linearly in depth") == 3
+    assert claims[-1].startswith("FAP's NTK drift")
+    assert np.all(table["measured"].str.contains(r"\d"))

@@ -3,6 +3,7 @@ recomputed with neural-tangents' own empirical NTK and kernel_fn, the FAP-CNN's 
 the report section and its fitted slope."""
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 import pytest
@@ -11,6 +12,7 @@ from sklearn.datasets import load_digits
 import ntkfix
 from analysis import cli, experiments
 from analysis.config import ConfigError
+from analysis.experiments import _arch
 from analysis.experiments import kernel_distance as kd
 from tests.helpers import requires_nt
 
@@ -84,8 +86,9 @@ def test_cnn_knobs_are_checked():
         experiments.config_from_text(base + "arch = 'resnet'")
 
 
-def test_cnn_dynamics_cell_fap_vs_relu():
+def test_cnn_dynamics_cell_fap_vs_relu(tmp_path):
     from analysis.experiments import dynamics
+    from analysis.report.sections import SECTIONS
 
     cell = {
         **dynamics.CNN_EXPERIMENT.schema,
@@ -110,6 +113,18 @@ def test_cnn_dynamics_cell_fap_vs_relu():
         assert row["loss_init"] == pytest.approx(l0, rel=1e-4), m
         assert row["ntk_drift_final"] > 0 and row["lin_gap_train_final"] > 0
     assert rows["fap"]["loss_init"] == rows["relu"]["loss_init"]  # same theta_0, same f_0
+    # the report's section of these two runs: the FAP/ReLU ratios of its text
+    df = pd.DataFrame([{**cell, "model": m, **r} for m, r in rows.items()])
+    sec = SECTIONS["dynamics_cnn"](df, tmp_path)
+    for col in ("ntk_drift_final", "lin_gap_train_final"):
+        ratio = rows["fap"][col] / rows["relu"][col]
+        lower = 100 * (rows["fap"][col] < rows["relu"][col])
+        assert f"2 conv layers: {ratio:.2f} (FAP lower in {lower:.0f}% of 1 pairs)" in sec.text
+    assert "8 digits as 8x8x1 images" in sec.text and "lr = 20" in sec.text
+    assert sec.caption and all(
+        f.exists() and f.name.startswith("dynamics_cnn_") for f in sec.figures
+    )
+    assert (tmp_path / "tables" / "dynamics_cnn_fap_vs_relu.csv").exists()
     with pytest.raises(ConfigError, match="arch 'cnn' trains every parameter"):
         experiments.config_from_text("experiment = 'dynamics_cnn'\n[params]\ntrainable = 'hidden'")
     assert experiments.shipped_config("dynamics_cnn", quick=True).cells()
@@ -155,3 +170,138 @@ def test_cnn_generalization_rows_recomputed(nt):
             "experiment = 'generalization_noise'\n[params]\narch = 'cnn'\ndataset = 'teacher'"
         )
     assert experiments.shipped_config("generalization_noise_cnn", quick=True).cells()
+
+
+# ---- conversion_cnn: the FAP-CNN's ReLU twin, recomputed with lax.conv and plain GD ------------
+@pytest.fixture(scope="module")
+def conversion_quick(tmp_path_factory):
+    out = tmp_path_factory.mktemp("conversion_cnn")
+    assert cli.main(["run", "conversion_cnn:quick", "--out", str(out), "--quiet"]) == 0
+    return out, pd.read_csv(out / "conversion_cnn" / "results.csv")
+
+
+def _digits(data_seed, n, n_test):
+    """(x, y, x_test) of the cell: scikit-learn's rows of the split, centered with the
+    training mean, unit norm, (n, 8, 8, 1); labels even -> +1, odd -> -1."""
+    ds = ntkfix.data.digits(jax.random.PRNGKey(data_seed), "even_odd", n_train=n, n_test=n_test)
+    raw = load_digits()
+    x, xt = (raw.data[ds.meta[k]].astype(np.float64) for k in ("train_index", "test_index"))
+    mean = x.mean(0)
+    unit = lambda a: (a - mean) / np.linalg.norm(a - mean, axis=1, keepdims=True)
+    y = np.where(raw.target[ds.meta["train_index"]] % 2 == 0, 1.0, -1.0)[:, None]
+    return unit(x).reshape(n, 8, 8, 1), y, unit(xt).reshape(n_test, 8, 8, 1)
+
+
+def _streams(p0, p, x, row, M=None):
+    """The stax CNN in the NTK parameterization written with lax.conv: per conv layer
+    u = (W_std / sqrt(9 C_in)) conv(h0, W0) + b_std b0 (gates, theta_0) and z the same at
+    theta from the FAP values h = 1[u > 0] z; or, given per-layer constants M, the ReLU
+    twin's values h = relu(M u + z) - M relu(u). Returns (f, [(u, z) per layer])."""
+    W_std, b_std = float(row["W_std"]), float(row["b_std"])
+    dn = ("NHWC", "HWIO", "NHWC")
+
+    def conv(h, w, b):
+        s = W_std / np.sqrt(np.prod(w.shape[:3]))
+        return s * jax.lax.conv_general_dilated(h, w, (1, 1), "SAME", dimension_numbers=dn) + (
+            b_std * b
+        )
+
+    depth = int(row["depth"])
+    g = h = x
+    terms = []
+    for i in range(depth):
+        (w0, b0), (w, b) = p0[2 * i], p[2 * i]
+        u, z = conv(g, w0, b0), conv(h, w, b)
+        terms.append((u, z))
+        g = jax.nn.relu(u)
+        if M is None:
+            h = jnp.where(u > 0, z, 0.0)
+        else:
+            h = jax.nn.relu(M[i] * u + z) - M[i] * g
+    wd, bd = p[-1]
+    hp = h.mean(axis=(1, 2))
+    return W_std / np.sqrt(hp.shape[1]) * hp @ wd + b_std * bd, terms
+
+
+def _gd(p0, x, y, row):
+    """Plain full-batch GD on the FAP-CNN (gates of p0), L = ||f - y||^2 / 2n."""
+    lr = float(row["lr"])
+    loss = lambda p: 0.5 * jnp.mean((_streams(p0, p, x, row)[0] - y) ** 2)
+    grad = jax.jit(jax.grad(loss))
+    p = p0
+    for _ in range(int(row["steps"])):
+        p = jax.tree_util.tree_map(lambda a, g: a - lr * g, p, grad(p))
+    return p, float(loss(p))
+
+
+def _identity_rows(p0, p, xs, row, M):
+    """Per row of xs: does 1[u > 0] z = relu(M u + z) - M relu(u) hold for every unit?"""
+    _, terms = _streams(p0, p, xs, row)
+    ok = [
+        jnp.where(u > 0, m * u + z >= 0, m * u + z <= 0).reshape(len(xs), -1).all(1)
+        for (u, z), m in zip(terms, M, strict=True)
+    ]
+    return np.asarray(jnp.stack(ok).all(0))
+
+
+def test_conversion_cnn_quick_config_recomputed(conversion_quick):
+    _, df = conversion_quick
+    cfg = experiments.shipped_config("conversion_cnn", quick=True)
+    assert len(df) == len(cfg.cells()) * 2 * 2  # seeds x dtypes per cell
+    assert set(df["arch"]) == {"cnn"} and not df["diverged"].any()
+    assert (df["relu_width"] == 2 * df["width"]).all()  # twice the channels
+    rtol = df["dtype"].map({"float32": 1e-3, "float64": 1e-9})
+    assert df["train_exact"].all() and (df["train_rel_error"] <= rtol).all()
+    f32 = df[df["dtype"] == "float32"]
+    assert (f32["train_rel_error"] > 1e-9).all()  # float32 rows are computed in float32
+    for _, row in df[df["dtype"] == "float64"].iterrows():
+        x, y, xt = _digits(int(row["data_seed"]), int(row["n"]), int(row["n_test"]))
+        init_fn, _, _ = _arch.cnn(row.to_dict())
+        _, p0 = init_fn(jax.random.PRNGKey(int(row["seed"])), (-1, 8, 8, 1))
+        p0 = jax.tree_util.tree_map(lambda a: jnp.asarray(a, jnp.float64), p0)
+        p, loss = _gd(p0, x, y, row)
+        assert row["loss_final"] == pytest.approx(loss, rel=1e-6)
+        f, terms = _streams(p0, p, x, row)
+        need = [
+            float(jnp.max(jnp.where(u != 0, jnp.maximum(0, -jnp.sign(u) * z) / jnp.abs(u), 0)))
+            for u, z in terms
+        ]
+        M = [max(float(row["floor"]), (1 + float(row["margin"])) * v) for v in need]
+        assert row["need_max"] == pytest.approx(max(need), rel=1e-6)
+        assert row["M_max"] == pytest.approx(max(M), rel=1e-6)
+        assert row["M_min"] == pytest.approx(min(M), rel=1e-6)
+        twin, _ = _streams(p0, p, x, row, M)
+        scale = float(jnp.max(jnp.abs(f)))
+        assert float(jnp.max(jnp.abs(twin - f))) <= 1e-9 * scale  # the twin is the FAP-CNN
+        assert row["train_max_error"] <= 1e-9 * scale
+        assert _identity_rows(p0, p, x, row, M).all()
+        assert row["test_frac_equivalent"] == pytest.approx(
+            _identity_rows(p0, p, xt, row, M).mean()
+        )
+
+
+def test_conversion_cnn_knobs_are_checked():
+    with pytest.raises(ConfigError, match="arch 'cnn' trains every parameter"):
+        experiments.config_from_text(
+            "experiment = 'conversion_cnn'\n[params]\ntrainable = 'readout'"
+        )
+    with pytest.raises(ConfigError, match="'pooling' must be one of"):
+        experiments.config_from_text("experiment = 'conversion_cnn'\n[params]\npooling = 'max'")
+
+
+def test_conversion_cnn_section(conversion_quick, tmp_path):
+    from analysis.report.sections import SECTIONS
+
+    _, df = conversion_quick
+    sec = SECTIONS["conversion_cnn"](df, tmp_path)
+    assert [f.name for f in sec.figures] == ["conversion_cnn.png"] and sec.figures[0].exists()
+    (table,) = sec.tables.values()
+    assert "channels" in table.columns and "relu_channels" in table.columns
+    exact = int(df["train_exact"].sum())
+    assert f"in {exact} of {len(df)} conversions" in sec.text
+    rtol = np.where(df["dtype"] == "float32", 1e-3, 1e-9)
+    within = int((df["train_exact"] & (df["train_rel_error"] <= rtol)).sum())
+    assert f"float32 0.001, float64 1e-09) in {within} of {len(df)}." in sec.text
+    assert f"{df['M_max'].max():.3g}" in sec.text and "digits as 8x8x1 images" in sec.text
+    f32 = df[df["dtype"] == "float32"]
+    assert f"float32: largest relative error {f32['train_rel_error'].max():.2g}" in sec.text

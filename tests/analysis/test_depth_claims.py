@@ -108,7 +108,7 @@ def test_depth_sections_state_the_fits(tmp_path):
     sec = SECTIONS["dynamics_depth"](pd.DataFrame(rows), tmp_path)
     assert "fap, depth 1: +50 steps per e-fold of n" in sec.text and sec.figures[0].exists()
     assert {"width_threshold_depth", "dynamics_depth", "kernel_distance_cnn"} <= set(SUITE)
-    assert "dynamics_cnn" not in SUITE
+    assert {"dynamics_cnn", "conversion_cnn"} <= set(SUITE)
 
 
 def test_a_dead_seed_counts_as_not_reaching():
