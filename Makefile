@@ -25,9 +25,11 @@ report-quick: .venv/.synced
 	.venv/bin/ntkfix report --out $(OUT) --quick
 
 # The suite (tests/: tests/ntkfix the library, tests/analysis the application and notebooks,
-# tests/benchmarks the harness), then the docstring examples of the library.
+# tests/benchmarks the harness), then the docstring examples of the library. The notebook
+# test writes each notebook it executed (and checked) to docs/notebooks/ exactly as the
+# nbconvert rule below would, so a `make docs` after it does not execute them again.
 test: .venv/.synced
-	.venv/bin/python -m pytest
+	NTKFIX_EXECUTED_NOTEBOOKS=docs/notebooks .venv/bin/python -m pytest
 	.venv/bin/python -m pytest -q -p no:cacheprovider --doctest-modules ntkfix
 
 # The library's tests (tests/ntkfix; the application's, notebooks and benchmarks run once,
@@ -50,7 +52,8 @@ lint: .venv/.synced
 	.venv/bin/ruff check ntkfix analysis tests benchmarks
 
 # The documentation site (warnings are errors), readable offline and from file://: the
-# notebooks executed (outputs and figures kept; each re-runs only when it changed), MathJax
+# notebooks executed (outputs and figures kept; each re-runs only when it changed, or
+# taken as `make test` executed them: tests/analysis/test_notebooks.py), MathJax
 # copied from the django-static-mathjax wheel (no CDN), relative links (use_directory_urls).
 NOTEBOOKS := $(wildcard notebooks/*.ipynb)
 EXECUTED := $(patsubst notebooks/%,docs/notebooks/%,$(NOTEBOOKS))

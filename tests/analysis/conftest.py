@@ -5,6 +5,16 @@ import sys
 import pytest
 
 
+@pytest.fixture(scope="session")
+def quick_raw(tmp_path_factory):
+    """Where ``make_report(out, quick=True)`` runs its experiments (``out/raw``), shared by
+    the session: a test that runs a shipped quick config through the runner runs it here,
+    and the quick report end to end (``test_runner.py``, with ``out`` the folder above)
+    then finds those cells done (the runner resumes them, ``test_runner.py`` tests that)
+    and computes only the others, so that no quick config is computed twice."""
+    return tmp_path_factory.mktemp("quick_report") / "raw"
+
+
 @pytest.fixture(autouse=True)
 def _close_figures():
     """``analysis.plots`` returns its figures open (notebooks display them); close them

@@ -20,8 +20,10 @@ pytestmark = requires_nt
 
 
 @pytest.fixture(scope="module")
-def quick(tmp_path_factory):
-    out = tmp_path_factory.mktemp("cnn")
+def quick(quick_raw):
+    """``ntkfix run kernel_distance_cnn:quick`` into the quick report's folder of runs
+    (``conftest.quick_raw``): out and the results table."""
+    out = quick_raw
     assert cli.main(["run", "kernel_distance_cnn:quick", "--out", str(out), "--quiet"]) == 0
     return out, pd.read_csv(out / "kernel_distance_cnn" / "results.csv")
 
@@ -64,12 +66,12 @@ def test_quick_config_distances_from_neural_tangents(quick, nt):
     np.testing.assert_allclose(np.asarray(fap), emp, rtol=1e-4, atol=1e-6 * np.abs(emp).max())
 
 
-def test_section_and_slope(quick):
+def test_section_and_slope(quick, tmp_path):
     from analysis.report.cnn import cnn_slopes
     from analysis.report.sections import SECTIONS
 
-    out, df = quick
-    sec = SECTIONS["kernel_distance_cnn"](df, out)
+    _, df = quick
+    sec = SECTIONS["kernel_distance_cnn"](df, tmp_path)
     assert all(f.exists() for f in sec.figures)
     m = df.groupby("width")["dist_fro"].mean()
     slope = np.polyfit(np.log(m.index.values), np.log(m.values), 1)[0]

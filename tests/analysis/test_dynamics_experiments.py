@@ -20,10 +20,11 @@ NAMES = ("dynamics", "width_threshold", "conversion")
 
 
 @pytest.fixture(scope="module")
-def quick(tmp_path_factory):
+def quick(quick_raw):
     """Each shipped quick config run once through the runner: name -> (config, table);
-    the tables are also on disk as out/<name>/results.csv (``quick["out"]``)."""
-    out = tmp_path_factory.mktemp("quick")
+    the tables are also on disk as out/<name>/results.csv (``quick["out"]``: the quick
+    report's folder of runs, ``conftest.quick_raw``)."""
+    out = quick_raw
     runs = {"out": out}
     for name in NAMES:
         cfg = experiments.shipped_config(name, quick=True)

@@ -39,9 +39,10 @@ COLUMNS = (
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
-    """Both quick configs run once through the runner (shared by the tests below)."""
-    out = tmp_path_factory.mktemp("gen")
+def runs(quick_raw):
+    """Both quick configs run once through the runner (shared by the tests below), into the
+    quick report's folder of runs (``conftest.quick_raw``)."""
+    out = quick_raw
     return out, {
         name: run_experiment(experiments.shipped_config(name, quick=True), out, progress=False)
         for name in ("generalization_noise", "generalization_size")
@@ -175,10 +176,11 @@ def test_other_datasets_and_no_training(dataset, extra):
     assert rows == gen.run_cell(cell)  # same seed, same numbers
 
 
-def test_sections_write_tables_and_figures(runs):
+def test_sections_write_tables_and_figures(runs, tmp_path):
     from analysis.report.sections import SECTIONS
 
-    out, dfs = runs
+    _, dfs = runs
+    out = tmp_path
     for name, df in dfs.items():
         sec = SECTIONS[name](df, out)
         assert all(f.exists() and f.with_suffix(".pdf").exists() for f in sec.figures)

@@ -148,13 +148,16 @@ class _Imgs(HTMLParser):
             self.imgs.append(dict(attrs))
 
 
-def test_quick_report_end_to_end(tmp_path):
+def test_quick_report_end_to_end(quick_raw):
+    """The quick report into the folder whose raw/ the quick-config tests ran into (their
+    cells are resumed, the others computed here): figures, tables, claims, HTML."""
     from analysis.report import make_report
 
-    md, page = make_report(tmp_path, quick=True, progress=False)
+    out = quick_raw.parent
+    md, page = make_report(out, quick=True, progress=False)
     assert md.exists() and page.exists()
     text = md.read_text()
-    figures = sorted((tmp_path / "figures").glob("*.png"))
+    figures = sorted((out / "figures").glob("*.png"))
     assert figures and all(f.with_suffix(".pdf").exists() for f in figures)
     for f in figures:
         assert f"figures/{f.name}" in text
@@ -163,11 +166,11 @@ def test_quick_report_end_to_end(tmp_path):
     alts = {i["alt"] for i in parser.imgs}
     assert {f.stem for f in figures} <= alts
     assert all(i["src"].startswith("data:image/png;base64,") for i in parser.imgs)
-    for t in (tmp_path / "tables").glob("*.csv"):
+    for t in (out / "tables").glob("*.csv"):
         assert t.with_suffix(".md").exists() and t.with_suffix(".tex").exists()
-    raw = list((tmp_path / "raw").glob("*/results.csv"))
+    raw = list((out / "raw").glob("*/results.csv"))
     assert raw
-    json.loads(next((tmp_path / "raw").glob("*/cells/*.json")).read_text())
+    json.loads(next((out / "raw").glob("*/cells/*.json")).read_text())
     # the report opens with the claims: one row per claim of the seed, each with a number
     heads = re.findall(r"^## (.+)$", text, re.M)
     assert heads[0] == "Claims", heads
@@ -185,5 +188,5 @@ def test_quick_report_end_to_end(tmp_path):
     html_text = page.read_text()
     assert re.findall(r"<h2>(.*?)</h2>", html_text)[0] == "Claims"
     assert "<table" not in html_text.replace("<div class='scroll'><table", "")
-    for f in (md, page, *(tmp_path / "tables").glob("*")):
+    for f in (md, page, *(out / "tables").glob("*")):
         assert f.stat().st_mode & 0o777 == 0o644, f
