@@ -34,7 +34,8 @@ test: .venv/.synced
 
 # The library's tests (tests/ntkfix; the application's, notebooks and benchmarks run once,
 # in `make test`) again on the newest jax and numpy PyPI serves (neural-tangents cannot
-# import there: its tests skip with that reason).
+# import there: its tests skip with that reason); the structured-NTK architecture grid of
+# tests/ntkfix/test_ntk.py runs thinned there (NTKFIX_TEST_GRID=thin: 11 of 32).
 .venv-latest/.synced: $(UV) pyproject.toml
 	rm -rf .venv-latest
 	$(UV) venv -q .venv-latest --python $(PY)
@@ -45,7 +46,7 @@ test: .venv/.synced
 
 test-latest: .venv-latest/.synced
 	.venv-latest/bin/python -c "import jax, numpy; print('newest env: jax', jax.__version__, 'numpy', numpy.__version__)"
-	.venv-latest/bin/python -m pytest -p no:cacheprovider tests/ntkfix
+	NTKFIX_TEST_GRID=thin .venv-latest/bin/python -m pytest -p no:cacheprovider tests/ntkfix
 
 # ruff's lint rules (pyproject.toml); CI requires it clean.
 lint: .venv/.synced

@@ -66,7 +66,8 @@ def main(argv: list[str] | None = None) -> int:
         peak = sampler.stop()["RssAnon"]
         results[solver] = c
         print(
-            f"{solver:12s} {wall:8.1f} s (cpu {cpu:.1f} s), peak RssAnon {peak / 2**30:.2f} GiB, q = "
+            f"{solver:12s} {wall:8.1f} s (cpu {cpu:.1f} s), peak RssAnon "
+            f"{peak / 2**30:.2f} GiB, q = "
             f"{c.quadratic_form:.15g}, cond ~ {c.condition_number:.3g}, others "
             f"{others or 0:.2f} cores",
             flush=True,
