@@ -48,12 +48,12 @@ import numpy as np
 
 import ntkfix
 from analysis.config import Knob, defaults
-from analysis.experiments import Experiment, generalization
+from analysis.experiments import Experiment, generalization, require
 from analysis.experiments._datasets import check_sizes, load_dataset
 from analysis.experiments._precision import DTYPES
 from ntkfix._core.host import available_memory
+from ntkfix._generalization.large import SOLVERS
 
-SOLVERS = ("auto", "cholesky", "float32_pcg")
 KNOBS = {
     "dataset": Knob("mnist1d_even_odd"),  # as in ``generalization`` (``_datasets``)
     "num_samples": Knob(5000, low=10),  # MNIST-1D examples generated (80%: training share)
@@ -159,9 +159,15 @@ def run_cell(cell: dict) -> list[dict]:
 
 
 def check(cfg) -> None:
-    """ConfigError naming the experiment: the dataset and dtype (as ``generalization``)
-    and the sizes it holds."""
+    """ConfigError naming the experiment: the dataset and dtype (as ``generalization``),
+    the sizes it holds, and a ``scratch`` folder that does not exist."""
     generalization.check_data(cfg)
+    for scratch in cfg.values("scratch"):
+        require(
+            not scratch or Path(scratch).is_dir(),
+            f"{cfg.experiment}: scratch = {scratch!r} is not an existing folder (the "
+            "kernels larger than memory are written there; \"\": the temporary directory)",
+        )
     for cell in cfg.cells():
         check_sizes(cfg.experiment, cell)
 

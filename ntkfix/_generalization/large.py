@@ -97,7 +97,7 @@ class Float32Factor:
     triangle: the preconditioner of the float64 conjugate gradients.
 
     Attributes:
-      tiles: tiles[i][j] (j <= i) = L[s_i:s_i+1, s_j:s_j+1] (Fortran order, float32),
+      tiles: tiles[i][j] (j <= i) = L[s_i:s_{i+1}, s_j:s_{j+1}] (Fortran order, float32),
         s = ``starts``; only the lower triangle is stored (n^2 / 2 * 4 bytes in all).
       starts: (T + 1,) tile boundaries 0 = s_0 < ... < s_T = n.
       regularization, condition_number, mean_diag: as ``Factor``.

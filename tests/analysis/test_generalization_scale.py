@@ -68,6 +68,10 @@ def test_configs_validate_and_errors_name_the_sizes():
             "mnist1d_3v5", "mnist1d_even_odd"))
     with pytest.raises(ConfigError, match="unknown dataset 'mnist1d_3v3'"):
         experiments.config_from_text(CONFIG.replace("mnist1d_3v5", "mnist1d_3v3"))
+    with pytest.raises(ConfigError, match="scratch = '/no/such/dir' is not an existing folder"):
+        experiments.config_from_text(
+            CONFIG.replace("seed = 1", "seed = 1\nscratch = '/no/such/dir'")
+        )
     with pytest.raises(ConfigError, match="noise"):
         experiments.config_from_text(CONFIG.replace("[0.0, 0.25]", "[0.0, 1.5]"))
 
