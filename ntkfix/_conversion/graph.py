@@ -12,7 +12,7 @@ gate it carries the pair [relu(u), relu(M u + z)] (twice the channels of the ReL
 and everything between gates is linear in the pairs. It equals the FAP net on every
 input where the identity holds (no u == 0 < z), up to the rounding of the cancellation.
 One constant per gate (per ReLU layer). The twin is returned as a ``ReluTwin`` (a
-``Function``): ``twin.apply(twin_params, x)`` with ``twin_params = {"params0", "params",
+``Function``, ``ntkfix._models.twin``): ``twin.apply(twin_params, x)`` with ``twin_params = {"params0", "params",
 "M"}``, evaluated in this factored form (the doubled-channel weights are never
 materialized). ``twin.stax()`` gives it as a stax-style pair ``(init_fn, apply_fn)`` for
 neural-tangents' finite-width tools (``nt.empirical_ntk_fn``, ``nt.linearize``); it has
@@ -39,68 +39,14 @@ from ntkfix._conversion.certificate import (
     resolve_rtol,
     warn_if_imprecise,
 )
-from ntkfix._models.function import Function, GraphFixedPattern
-from ntkfix._models.graph import GraphProgram
 
 
 def _flat(u: jax.Array) -> jax.Array:
     return u.reshape(u.shape[0], -1)
 
 
-@jax.tree_util.register_pytree_node_class
-@dataclasses.dataclass(frozen=True, eq=False)  # compared and hashed as a Function
-class ReluTwin(Function):
-    """The ReLU twin ``to_relu`` returns for a FAP net of any network: a ``Function`` of
-    ``twin_params = {"params0", "params", "M"}`` (module docstring), plus ``stax()``.
-
-    Attributes:
-      built: the twin params it was certified with (what ``stax()``'s init returns).
-    """
-
-    built: Any = None
-
-    def tree_flatten(self):
-        return (self.built,), (self.fn, self.kernel_fn)
-
-    @classmethod
-    def tree_unflatten(cls, aux, children):
-        return cls(*aux, built=children[0])
-
-    def stax(self) -> tuple[Callable, Callable]:
-        """The twin as neural-tangents' ``(init_fn, apply_fn)`` pair: ``init_fn(key,
-        input_shape) -> (output_shape, twin_params)`` returns the certified parameters
-        (``key`` is ignored: they are not random), ``apply_fn(twin_params, x, **kw)``.
-        Usable wherever neural-tangents takes an ``apply_fn`` (``nt.empirical_ntk_fn``,
-        ``nt.linearize``) and by ntkfix itself; there is no ``kernel_fn``."""
-        fn, built = self.fn, self.built
-
-        def init_fn(key, input_shape):
-            del key
-            shape = tuple(1 if s in (-1, None) else int(s) for s in input_shape)
-            x = jax.ShapeDtypeStruct(shape, jax.tree_util.tree_leaves(built)[0].dtype)
-            k = jax.eval_shape(fn, built, x).shape[1]
-            return (input_shape[0], k), built
-
-        def apply_fn(twin_params, x, **kwargs):
-            del kwargs  # stax's rng= / mask= keywords: the twin is deterministic
-            return fn(twin_params, x)
-
-        return init_fn, apply_fn
-
-
-def twin_function(model: GraphFixedPattern, built: Any = None) -> ReluTwin:
-    """The ReLU twin of ``model``'s graph: params ``{"params0", "params", "M"}``."""
-    fn = model.base.fn
-
-    def twin(tp, x):
-        prog = GraphProgram.for_shapes(fn, tp["params0"], x)
-        return prog.twin_apply(tp["params0"], tp["params"], tp["M"], x)
-
-    return ReluTwin(twin, built=built)
-
-
 def _check(
-    model: GraphFixedPattern, params, twin: Function, tp, M, x, shape=None
+    model, params, twin, tp, M, x, shape=None
 ) -> EquivalenceCheck:
     if shape is not None and tuple(x.shape[1:]) != tuple(shape):
         raise ValueError(
@@ -113,9 +59,15 @@ def _check(
 
 
 def graph_to_relu(
-    model: GraphFixedPattern, params: Any, x: Any, *, margin: float, floor: float, rtol
-) -> tuple[ReluTwin, dict, ConversionCertificate]:
-    """``to_relu`` for a ``FixedPattern`` of any network (module docstring)."""
+    model, params: Any, x: Any, *, margin: float, floor: float, constants: str, rtol
+) -> tuple[Any, dict, ConversionCertificate]:
+    """``to_relu`` for a ``GraphFixedPattern`` (a FAP net of any network; module
+    docstring): its twin is ``model.twin_network`` (``ntkfix._models.twin.ReluTwin``)."""
+    if constants != "layer":
+        raise ValueError(
+            f"constants={constants!r} is for ntkfix.MLP nets; the twin of any other "
+            "network has one constant per gate (per ReLU layer): use constants='layer'"
+        )
     params = model.check_params(params)
     x = model.check_inputs(x)
     model.output_shape(params, x)
@@ -128,7 +80,7 @@ def graph_to_relu(
     dtype = np.dtype(jnp.result_type(*jax.tree_util.tree_leaves(params)))
     rtol = resolve_rtol(rtol, dtype)
     tp = {"params0": model.params0, "params": params, "M": jnp.asarray(M, dtype)}
-    twin = twin_function(model, tp)
+    twin = model.twin_network(tp)
     cert = ConversionCertificate(
         M=tuple(np.full(u.shape[1], m) for (u, _), m in zip(terms, M, strict=True)),
         required=tuple(n for n, _ in stats),

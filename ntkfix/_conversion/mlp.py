@@ -48,20 +48,19 @@ from ntkfix._conversion.certificate import (
     resolve_rtol,
     warn_if_imprecise,
 )
-from ntkfix._conversion.graph import graph_to_relu
-from ntkfix._core.validate import check_choice, check_inputs, check_nonneg_float
-from ntkfix._models.fixed import FixedPattern, gated_forward
-from ntkfix._models.function import GraphFixedPattern
-from ntkfix._models.mlp import MLP, Params
+from ntkfix._core.validate import check_choice, check_inputs
+
+Params = list  # an ntkfix.MLP's stax.serial params (``spec`` below is the MLP: not
+# imported, the models depend on their twins' construction, not the other way)
 
 
 def layer_terms(
-    model: FixedPattern, params: Params, x: jax.Array
+    model, params: Params, x: jax.Array
 ) -> list[tuple[jax.Array, jax.Array]]:
     """(u_l, z_l), each (n, width), for every hidden layer (gate and value pre-activations)."""
     spec = model.spec
     us = spec.preactivations(model.params0, x)[: spec.depth]
-    _, hs, _ = gated_forward(spec, params, x, [u > 0 for u in us])
+    _, hs, _ = spec.gated_forward(params, x, [u > 0 for u in us])
     return [(us[l], spec.layer(params, l, hs[l])) for l in range(spec.depth)]
 
 
@@ -69,7 +68,7 @@ def _cat(a, b, axis):
     return jnp.concatenate([a, b], axis=axis)
 
 
-def twin_params(spec: MLP, params0: Params, params: Params, M: tuple[Any, ...]) -> Params:
+def twin_params(spec, params0: Params, params: Params, M: tuple[Any, ...]) -> Params:
     """The width-2m ReLU twin's stax.serial params (module formulas); M[l] is (width,)."""
     beta = spec.bias_scale()
     out: list = []
@@ -92,7 +91,7 @@ def twin_params(spec: MLP, params0: Params, params: Params, M: tuple[Any, ...]) 
     return out
 
 
-def twin_spec(spec: MLP) -> MLP:
+def twin_spec(spec) :
     """The twin's spec: width 2m, same depth, standard parameterization, bias iff spec has."""
     return dataclasses.replace(spec, width=2 * spec.width, parameterization="standard")
 
@@ -105,80 +104,15 @@ def _check(model, params, relu_spec, relu_params, M, x) -> EquivalenceCheck:
 CONSTANTS = ("layer", "unit")
 
 
-def to_relu(
-    model: FixedPattern,
-    params: Params,
-    x: Any,
-    *,
-    margin: float = 0.5,
-    floor: float = 1.0,
-    constants: str = "layer",
-    rtol: float | None = None,
-) -> tuple[Any, Any, ConversionCertificate]:
-    """An ordinary ReLU MLP of width 2m equal to the FAP net ``model`` at ``params`` on ``x``.
-
-    A ``FixedPattern`` of any other network (a function, a stax or Flax model) whose
-    gates are max/min/abs gets the same construction gate by gate
-    (``ntkfix._conversion.graph``): the twin is then a ``Function`` with
-    ``twin.apply(twin_params, x)``, one constant per gate.
-
-    Args:
-      model: a ``FixedPattern`` (gates at ``model.params0``).
-      params: the FAP net's parameters (any values, e.g. after training).
-      x: (n, in_dim) the inputs the equivalence is built for ((n, ...) for other networks).
-      margin: per unit, M = max(floor, (1 + margin) * need), need the data's smallest
-        admissible constant for that unit (module docstring); a margin covers nearby
-        new inputs.
-      floor: lower bound on every constant (> 0).
-      constants: "layer" (one constant per layer, the largest unit's: covers new
-        inputs best) or "unit" (per-unit constants: smallest rounding error).
-      rtol: the relative error (to max |fap(x)|) the twin may have and still count as
-        exact; default ``RTOL`` by dtype (1e-3 in float32, 1e-9 in float64). Above it
-        ``cert.exact`` is False and a ``PrecisionWarning`` says what the error is.
-
-    Returns:
-      ``(relu_spec, relu_params, cert)``: ``relu_spec.apply(relu_params, x)`` equals
-      ``model.apply(params, x)`` on every row with ``cert.building.rows_ok`` (to
-      rounding, ``cert.max_error``); rows on a gate boundary (u == 0 < z) are flagged,
-      not silently wrong.
-
-    Examples:
-      >>> import jax, ntkfix
-      >>> spec = ntkfix.MLP(3, 8, 2)
-      >>> p0 = spec.init(jax.random.PRNGKey(0))
-      >>> p1 = spec.init(jax.random.PRNGKey(1))      # any params
-      >>> x = jax.random.normal(jax.random.PRNGKey(2), (6, 3))
-      >>> rspec, rparams, cert = ntkfix.to_relu(ntkfix.FixedPattern(spec, p0), p1, x)
-      >>> rspec.width, cert.exact
-      (16, True)
-    """
-    if isinstance(model, GraphFixedPattern):  # any other network: the graph's twin
-        if constants != "layer":
-            raise ValueError(
-                f"constants={constants!r} is for ntkfix.MLP nets; the twin of any other "
-                "network has one constant per gate (per ReLU layer): use constants='layer'"
-            )
-        margin = check_nonneg_float(margin, "margin")
-        floor = check_nonneg_float(floor, "floor")
-        if floor == 0:
-            raise ValueError("floor must be > 0")
-        return graph_to_relu(model, params, x, margin=margin, floor=floor, rtol=rtol)
-    if not isinstance(model, FixedPattern):
-        hint = (
-            " (an MLP already is a ReLU network)"
-            if isinstance(model, MLP)
-            else " (pass FixedPattern(f, params0), the FAP twin to convert)"
-            if callable(model)
-            else ""
-        )
-        raise TypeError(f"model must be an ntkfix.FixedPattern, got {type(model).__name__}{hint}")
+def mlp_to_relu(
+    model, params: Params, x, *, margin: float, floor: float, constants: str, rtol
+) -> tuple[Any, Params, ConversionCertificate]:
+    """``to_relu`` for the FAP net of an ``ntkfix.MLP`` (``MLPFixedPattern``): the width-2m
+    ReLU MLP of the module docstring, with its certificate (``margin`` and ``floor``
+    validated by ``to_relu``)."""
     spec = model.spec
     params = spec.check_params(params)
     x = check_inputs(x, "x", spec.in_dim)
-    margin = check_nonneg_float(margin, "margin")
-    floor = check_nonneg_float(floor, "floor")
-    if floor == 0:
-        raise ValueError("floor must be > 0")
     check_choice(constants, "constants", CONSTANTS)
     dtype = np.dtype(jnp.result_type(*jax.tree_util.tree_leaves(params)))
     rtol = resolve_rtol(rtol, dtype)

@@ -15,18 +15,15 @@ import numpy as np
 from ntkfix._core.errors import TrainingDiverged
 from ntkfix._dynamics.linearized import linearized_predict, linearized_state
 from ntkfix._dynamics.results import COLUMNS, History, TrainResult
-from ntkfix._kernels.cost import forward_primitives
-from ntkfix._kernels.jacobian import jacobian_kernel, jacobian_rows
 from ntkfix._kernels.layout import flatten_full
-from ntkfix._kernels.structured import ntk_features, ntk_from_features
-from ntkfix._models.base import Model, is_structured
-from ntkfix._models.fixed import FixedPattern, gated_forward, relu_gates
-from ntkfix._models.function import GraphFixedPattern
-from ntkfix._models.mlp import Params
+from ntkfix._models.network import Network
+
+Model = Network
+Params = Any
 
 
 class RunConfig(NamedTuple):
-    layers: tuple[int, ...] | None  # None: every parameter (a network without layers)
+    layers: Any  # the network's trainable selection (``Network.check_trainable``)
     n_chunks: int
     record_every: int
     remainder: int
@@ -37,53 +34,24 @@ class RunConfig(NamedTuple):
     track_outputs: bool
 
 
-def _gates(model: Model, x: jax.Array):
-    """A FAP net's frozen decisions on ``x`` (computed once, outside the loop), or None."""
-    if isinstance(model, GraphFixedPattern):
-        return model.program(x).gates(model.params0, x)
-    if isinstance(model, FixedPattern):
-        return relu_gates(model.spec, model.params0, x)
-    return None
-
-
 def _forward(model: Model, x: jax.Array, gates):
-    """params -> f(x) (n, k), with the FAP net's ``gates`` of ``x``."""
-    if isinstance(model, GraphFixedPattern):
-        return lambda p: model.forward(p, x, gates)
-    if not is_structured(model):
-        return lambda p: model.forward(p, x)
-    return lambda p: gated_forward(model.spec, p, x, gates)[0]
-
-
-def _trainable(params: Params, layers: tuple[int, ...] | None):
-    """The trained part of ``params``: the dense layers ``layers`` of an MLP, or all."""
-    return params if layers is None else [params[2 * l] for l in layers]
-
-
-def _merge(params: Params, layers: tuple[int, ...] | None, sub) -> Params:
-    if layers is None:
-        return sub
-    out = list(params)
-    for l, wb in zip(layers, sub, strict=True):
-        out[2 * l] = wb
-    return out
+    """params -> f(x) (n, k), with a FAP net's frozen ``gates`` of ``x`` (or None)."""
+    return lambda p: model.forward(p, x, gates)
 
 
 class _KernelOps(NamedTuple):
-    """How the run gets NTKs: ``features(params, x)`` and ``kernel(f1, f2, trace)``
-    (structured for MLP-based models, Jacobian rows for any other network)."""
+    """How the run gets NTKs from the network: ``features(params, x)`` and
+    ``kernel(f1, f2, trace)`` (``Network.ntk_features`` / ``ntk_block``)."""
 
     features: Any
     kernel: Any
 
 
-def _kernel_ops(model: Model, layers: tuple[int, ...] | None) -> _KernelOps:
-    if is_structured(model):
-        return _KernelOps(
-            lambda p, x: ntk_features(model, p, x, layers),
-            lambda f1, f2, trace: ntk_from_features(model.spec, layers, f1, f2, trace=trace),
-        )
-    return _KernelOps(lambda p, x: jacobian_rows(model, p, x), jacobian_kernel)
+def _kernel_ops(model: Model, layers) -> _KernelOps:
+    return _KernelOps(
+        lambda p, x: model.ntk_features(p, x, layers),
+        lambda f1, f2, trace: model.ntk_block(f1, f2, layers, trace),
+    )
 
 
 def _half_mse(f: jax.Array, y: jax.Array) -> jax.Array:
@@ -132,8 +100,8 @@ class _Setup(NamedTuple):
 
 def _setup(model, params, x, y, x_test, y_test, lr, cfg: RunConfig) -> _Setup:
     ops = _kernel_ops(model, cfg.layers)
-    gates = _gates(model, x)
-    gates_test = _gates(model, x_test) if cfg.has_test else None
+    gates = model.fixed_gates(x)
+    gates_test = model.fixed_gates(x_test) if cfg.has_test else None
     K0 = _kernel_at_init(ops, params, x, x_test, cfg.track_lin)
     lr = y.shape[0] / K0.evals[-1] if cfg.auto_lr else lr
     f0 = _forward(model, x, gates)(params)
@@ -150,9 +118,9 @@ def _setup(model, params, x, y, x_test, y_test, lr, cfg: RunConfig) -> _Setup:
 def _gd_step(model, S: _Setup, x, y, cfg: RunConfig, p):
     """One full-batch GD step on the trainable part of ``p``."""
     layers, f_train = cfg.layers, _forward(model, x, S.gates)
-    sub = _trainable(p, layers)
-    grads = jax.grad(lambda s: _half_mse(f_train(_merge(p, layers, s)), y))(sub)
-    return _merge(p, layers, jax.tree_util.tree_map(lambda a, g: a - S.lr * g, sub, grads))
+    sub = model.select(p, layers)
+    grads = jax.grad(lambda s: _half_mse(f_train(model.merge(p, layers, s)), y))(sub)
+    return model.merge(p, layers, jax.tree_util.tree_map(lambda a, g: a - S.lr * g, sub, grads))
 
 
 def _record(model, S: _Setup, x, y, x_test, y_test, cfg: RunConfig, p, t) -> dict:
@@ -216,16 +184,6 @@ def run_batch(models, params, x, y, x_test, y_test, lr, factor, cfg):
     return jax.vmap(one)(models, params, lr)
 
 
-def needs_host_loop(model: Model, params, x) -> bool:
-    """XLA's CPU backend runs convolutions inside a compiled loop (``while``) ~20x slower
-    than the same convolutions called from the host (jax issue #12868; measured on a
-    2-conv CNN: 5 ms per GD step from a host loop, 120 ms inside ``fori_loop``). Such
-    runs step from the host instead: same steps and records, one jitted call each."""
-    if is_structured(model) or jax.default_backend() != "cpu":
-        return False
-    return "conv_general_dilated" in forward_primitives(model, params, x[:1])
-
-
 @functools.partial(jax.jit, static_argnames=("cfg", "batched"))
 def _setup_jit(models, params, x, y, x_test, y_test, lr, cfg, batched):
     one = lambda m, p, r: _setup(m, p, x, y, x_test, y_test, r, cfg)
@@ -243,7 +201,9 @@ def _steps_jit(models, S, x, y, p, cfg, batched, count):
 
 
 @functools.partial(jax.jit, static_argnames=("cfg", "batched"))
-def _record_jit(models, S, x, y, x_test, y_test, factor, p, t, cfg, batched):
+def _record_jit(models, S, data, factor, p, t, cfg, batched):
+    x, y, x_test, y_test = data
+
     def one(m, s, q):
         rec = _record(m, s, x, y, x_test, y_test, cfg, q, t)
         return rec, _is_bad(s, factor, rec["train_loss"])
@@ -256,7 +216,7 @@ HOST_UNROLL = 5  # GD steps per jitted call of the host loop
 
 def run_host(models, params, x, y, x_test, y_test, lr, factor, cfg, batched=False):
     """``run_one`` (``run_batch`` with ``batched``) stepping from the host
-    (``needs_host_loop``); the same outputs. Once a run diverges the remaining records
+    (``Network.host_loop``); the same outputs. Once a run diverges the remaining records
     repeat the last one (``finish`` raises ``TrainingDiverged`` at the first)."""
     S = _setup_jit(models, params, x, y, x_test, y_test, lr, cfg, batched)
     p, t, recs, bads = params, 0, [], []
@@ -269,9 +229,8 @@ def run_host(models, params, x, y, x_test, y_test, lr, factor, cfg, batched=Fals
         for c in [HOST_UNROLL] * whole + ([rest] if rest else []):
             p = _steps_jit(models, S, x, y, p, cfg, batched, c)
         t += int(count)
-        rec, bad = _record_jit(
-            models, S, x, y, x_test, y_test, factor, p, jnp.asarray(t, x.dtype), cfg, batched
-        )
+        data = (x, y, x_test, y_test)
+        rec, bad = _record_jit(models, S, data, factor, p, jnp.asarray(t, x.dtype), cfg, batched)
         recs.append(rec)
         bads.append(bad)
     axis = 1 if batched else 0

@@ -42,52 +42,20 @@ from ntkfix._core.validate import (
     check_targets,
     normalize_layers,
 )
-from ntkfix._dynamics.loop import (
-    RunConfig,
-    finish,
-    needs_host_loop,
-    run_batch,
-    run_host,
-    run_one,
-)
+from ntkfix._dynamics.loop import RunConfig, finish, run_batch, run_host, run_one
+from ntkfix._dynamics.options import TrainOptions
 from ntkfix._dynamics.results import TrainResult
-from ntkfix._models.base import Model, check_model, is_structured
+from ntkfix._models.base import check_model
 from ntkfix._models.fixed import FixedPattern
-from ntkfix._models.mlp import MLP, Params
+from ntkfix._models.network import Network
 
-TRACKABLE = ("ntk", "linearized", "outputs")
-DEFAULT_TRACK = ("ntk", "linearized")
-DIVERGENCE_FACTOR = 1e6
-
-
-# ---- validation ------------------------------------------------------------------------
-def _check_track(track: Any) -> tuple[str, ...]:
-    if isinstance(track, str):
-        track = (track,)
-    try:
-        items = tuple(track)
-    except TypeError:
-        raise TypeError(
-            f"track must be a sequence of names from {TRACKABLE}, got {track!r}"
-        ) from None
-    for t in items:
-        check_choice(t, "track entry", TRACKABLE)
-    return items
-
+Model = Network
+Params = Any
 
 def _inputs(model, params, x, x_test, trainable):
-    """(layers, x, x_test, out_dim) for an MLP-based model (``layers`` the trained dense
-    layers) or any other network (``layers`` None: every parameter is trained)."""
-    if is_structured(model):
-        spec = model.spec
-        x = check_inputs(x, "x", spec.in_dim)
-        x_test = None if x_test is None else check_inputs(x_test, "x_test", spec.in_dim)
-        return normalize_layers(trainable, spec.n_layers), x, x_test, spec.out_dim
-    if trainable is not None:
-        raise ValueError(
-            f"trainable={trainable!r} selects dense layers of an ntkfix.MLP; for other "
-            "networks every parameter is trained: pass trainable=None"
-        )
+    """(selection, x, x_test, out_dim): the trained part (``Network.check_trainable``) and
+    the validated inputs (x_test of the shape of x per example)."""
+    layers = model.check_trainable(trainable)
     x = model.check_inputs(x, "x")
     out_dim = model.output_shape(params, x)[1]
     if x_test is not None:
@@ -97,24 +65,18 @@ def _inputs(model, params, x, x_test, trainable):
                 f"x_test must have the shape of x per example, got {tuple(x_test.shape)} "
                 f"and {tuple(x.shape)}"
             )
-    return None, x, x_test, out_dim
+    return layers, x, x_test, out_dim
 
 
-def _prepare(model, params, data, dtype, steps, lr, trainable, record_every, track, factor):
+def _prepare(model, params, data, dtype, opts: TrainOptions):
     """Validated arrays, config and divergence factor shared by ``train`` and ``train_many``:
     ``data`` = (x, y, x_test, y_test) -> (x, y, x_test, y_test, lr, cfg, factor)."""
     x, y, x_test, y_test = data
-    steps = check_positive_int(steps, "steps")
-    record_every = check_positive_int(record_every, "record_every")
-    if lr is not None:
-        lr = check_nonneg_float(lr, "lr")
-        if lr == 0:
-            raise ValueError("lr must be > 0 (or None for n / lambda_max(Theta_0))")
-    track = _check_track(track)
+    steps, record_every, lr, track = opts.steps, opts.record_every, opts.lr, opts.track
     if (x_test is None) != (y_test is None):
         given, missing = ("x_test", "y_test") if y_test is None else ("y_test", "x_test")
         raise ValueError(f"{given} was given without {missing}: pass both or neither")
-    layers, x, x_test, out_dim = _inputs(model, params, x, x_test, trainable)
+    layers, x, x_test, out_dim = _inputs(model, params, x, x_test, opts.trainable)
     x = x.astype(dtype)
     y = check_targets(y, "y", rows=x.shape[0], out_dim=out_dim).astype(dtype)
     if x_test is not None:
@@ -134,7 +96,7 @@ def _prepare(model, params, data, dtype, steps, lr, trainable, record_every, tra
         track_lin="linearized" in track,
         track_outputs="outputs" in track,
     )
-    return x, y, x_test, y_test, lr, cfg, _check_divergence_factor(factor)
+    return x, y, x_test, y_test, lr, cfg, opts.divergence_factor
 
 
 def _params_dtype(params: Params):
@@ -151,25 +113,26 @@ def _check_train_dtype(dtype, name: str):
     return dtype
 
 
-def _check_divergence_factor(value) -> float:
-    """> 0; ``inf`` turns divergence detection off (non-finite losses still stop)."""
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise TypeError(f"divergence_factor must be a number > 0, got {value!r}") from None
-    if not v > 0:
-        raise ValueError(f"divergence_factor must be > 0 (inf disables the check), got {value!r}")
-    return v
-
-
-def _network_of(spec: Any):
-    """The network ``train_many`` trains when ``spec`` is not an ``MLP``."""
-    if isinstance(spec, FixedPattern):
+def _network_of(spec: Any) -> Network:
+    """The network ``train_many`` initialises and trains (not a FAP net: it makes those)."""
+    base = check_model(spec, "spec")
+    if base.is_fixed_pattern:
         raise TypeError(
             "spec must be an ntkfix.MLP or a network (a function, a stax triple), not a "
             "FixedPattern: train_many makes its FAP nets itself (network='fap')"
         )
-    return check_model(spec, "spec")
+    return base
+
+
+def _inits(base: Network, keys: list, init_fn: Any, dtype) -> list:
+    """theta_0 per key: ``init_fn(key)`` (cast to ``dtype``), or the network's own
+    ``init(key, dtype)`` (an ``MLP``'s: bitwise equal to ``spec.init(key)``)."""
+    if init_fn is None:
+        return [base.init(key, dtype) for key in keys]
+    if not callable(init_fn):
+        raise TypeError(f"init_fn must be a function init_fn(key) -> params, got {init_fn!r}")
+    cast = lambda p: jax.tree_util.tree_map(lambda a: jnp.asarray(a, dtype), p)
+    return [cast(base.check_params(init_fn(key), "init_fn(key)")) for key in keys]
 
 
 # ---- public ----------------------------------------------------------------------------
@@ -179,14 +142,9 @@ def train(
     x: Any,
     y: Any,
     *,
-    steps: int,
-    lr: float | None = None,
-    trainable: Any = None,
     x_test: Any = None,
     y_test: Any = None,
-    record_every: int = 1,
-    track: Any = DEFAULT_TRACK,
-    divergence_factor: float = DIVERGENCE_FACTOR,
+    **options: Any,
 ) -> TrainResult:
     """Full-batch gradient descent on 1/(2n) ||f(X) - Y||_F^2 (module docstring).
 
@@ -199,13 +157,14 @@ def train(
         arrays (x, y, lr) are cast to their dtype.
       x: (n, in_dim) training inputs ((n, ...) for a network that is not an MLP).
       y: (n, out_dim) targets; a 1-D y of length n is accepted when out_dim == 1.
+      x_test, y_test: optional held-out data (both or neither).
+      **options: the run's knobs (``TrainOptions``, validated by it):
       steps: number of GD steps (>= 1).
       lr: step size, or None for n / lambda_max(Theta_0) (Theta_0 the full NTK of the
         trainable layers at ``params``), reported in ``result.lr``.
       trainable: layers updated (and whose NTK is measured): None (all), an index, a
         sequence of indices (-1 = readout), "hidden" or "readout"; frozen layers keep
         their values.
-      x_test, y_test: optional held-out data (both or neither).
       record_every: diagnostics every this many steps (and at the last step).
       track: diagnostics beyond the losses: "ntk" (drift, lambda_min), "linearized"
         (gap to the closed-form linearized trajectory), "outputs" (keep f_t on train and
@@ -226,16 +185,16 @@ def train(
       >>> res.to_frame()["step"].tolist()
       [0, 10, 20]
     """
+    opts = TrainOptions.of(options, "train")
     model = check_model(model)
     params = model.check_params(params)
     dtype = _params_dtype(params)
-    settings = (steps, lr, trainable, record_every, track, divergence_factor)
     data = (x, y, x_test, y_test)
-    x, y, x_test, y_test, lr, cfg, factor = _prepare(model, params, data, dtype, *settings)
+    x, y, x_test, y_test, lr, cfg, factor = _prepare(model, params, data, dtype, opts)
     params = jax.tree_util.tree_map(lambda a: jnp.asarray(a, dtype), params)
     lr_arr = jnp.asarray(0.0 if lr is None else lr, dtype)
     args = (model, params, x, y, x_test, y_test, lr_arr, jnp.asarray(factor, dtype))
-    out = run_host(*args, cfg) if needs_host_loop(model, params, x) else run_one(*args, cfg=cfg)
+    out = run_host(*args, cfg) if model.host_loop(params, x) else run_one(*args, cfg=cfg)
     return finish(cfg, out, x.shape[0])
 
 
@@ -253,22 +212,17 @@ def _as_keys(seeds: Any) -> tuple[list, np.ndarray]:
 
 
 def train_many(
-    spec: MLP,
+    spec: Any,
     seeds: Any,
     x: Any,
     y: Any,
     *,
     network: str = "relu",
     init_fn: Any = None,
-    steps: int,
-    lr: float | None = None,
-    trainable: Any = None,
+    dtype: Any = None,
     x_test: Any = None,
     y_test: Any = None,
-    record_every: int = 1,
-    track: Any = DEFAULT_TRACK,
-    divergence_factor: float = DIVERGENCE_FACTOR,
-    dtype: Any = None,
+    **options: Any,
 ) -> TrainResult:
     """``train`` for many initialisations at once, the seed axis vectorized by ``jax.vmap``.
 
@@ -287,6 +241,8 @@ def train_many(
         (``jax.random.split(key, S)``).
       network: "relu" or "fap".
       dtype: parameter dtype (default: jax's default float).
+      x_test, y_test, **options: as in ``train`` (``TrainOptions``: steps, lr,
+        trainable, record_every, track, divergence_factor).
 
     Returns:
       a ``TrainResult`` with a leading seed axis (``convergence_rates(res, seed=i)``).
@@ -302,30 +258,17 @@ def train_many(
     check_choice(network, "network", ("relu", "fap"))
     keys, labels = _as_keys(seeds)
     dtype = _check_train_dtype(jnp.result_type(float) if dtype is None else dtype, "dtype")
-    # Initialisation per key (cheap, bitwise equal to spec.init(key)); the runs are vmapped.
-    if isinstance(spec, MLP):
-        if init_fn is not None:
-            raise ValueError("init_fn is for networks without a spec: an MLP uses spec.init")
-        base = spec
-        inits = [spec.init(key, dtype) for key in keys]
-    else:
-        base = _network_of(spec)
-        if not callable(init_fn):
-            raise TypeError(
-                "train_many of a network that is not an ntkfix.MLP needs init_fn(key) -> "
-                f"params, got init_fn={init_fn!r}"
-            )
-        cast = lambda p: jax.tree_util.tree_map(lambda a: jnp.asarray(a, dtype), p)
-        inits = [cast(base.check_params(init_fn(key), "init_fn(key)")) for key in keys]
-    settings = (steps, lr, trainable, record_every, track, divergence_factor)
+    opts = TrainOptions.of(options, "train_many")
+    base = _network_of(spec)
+    inits = _inits(base, keys, init_fn, dtype)  # cheap, per key; the runs are vmapped
     data = (x, y, x_test, y_test)
-    x, y, x_test, y_test, lr, cfg, factor = _prepare(base, inits[0], data, dtype, *settings)
-    models = [FixedPattern(spec, p) for p in inits] if network == "fap" else [base] * len(inits)
+    x, y, x_test, y_test, lr, cfg, factor = _prepare(base, inits[0], data, dtype, opts)
+    models = [FixedPattern(base, p) for p in inits] if network == "fap" else [base] * len(inits)
     stack = lambda trees: jax.tree_util.tree_map(lambda *a: jnp.stack(a), *trees)
     lr_arr = jnp.full((len(labels),), 0.0 if lr is None else lr, dtype)
     factor = jnp.asarray(factor, dtype)
     args = (stack(models), stack(inits), x, y, x_test, y_test, lr_arr, factor)
-    if needs_host_loop(base, inits[0], x):
+    if base.host_loop(inits[0], x):
         out = run_host(*args, cfg, batched=True)
     else:
         out = run_batch(*args, cfg=cfg)

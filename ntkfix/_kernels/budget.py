@@ -83,6 +83,16 @@ def largest_square(budget: float, per_entry: int, per_row: int) -> int:
     return max(0, int((-b + math.sqrt(b * b + 4 * a * budget)) / (2 * a)))
 
 
+def memory_need(
+    n1: int, n2: int, per_entry: int, per_row: int, temporaries: int, block: int, n_dev: int = 1
+) -> int:
+    """Bytes of an in-memory (n1, n2) kernel: the output n1 n2 per_entry, the features of
+    all inputs (n1 + n2) per_row, and ~3 tiles in flight per device, each with
+    ``temporaries`` tile-sized arrays of block^2 per_entry bytes."""
+    working = 3 * n_dev * temporaries * block * block * per_entry
+    return n1 * n2 * per_entry + (n1 + n2) * per_row + working
+
+
 def check_memory_kernel(
     n1: int,
     n2: int,
@@ -105,7 +115,7 @@ def check_memory_kernel(
     """
     block = min(block, max(n1, n2))
     working = 3 * n_dev * temporaries * block * block * per_entry
-    need = n1 * n2 * per_entry + (n1 + n2) * per_row + working
+    need = memory_need(n1, n2, per_entry, per_row, temporaries, block, n_dev)
     avail = device_memory(device)
     if avail is None or need <= MEMORY_FRACTION * avail:
         return need

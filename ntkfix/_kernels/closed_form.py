@@ -24,6 +24,9 @@ itself is exactly 1; elsewhere cosines within ``snap_tolerance`` of +-1 are take
 
 from __future__ import annotations
 
+# ``spec`` below is an ``ntkfix.MLP`` (read by its geometry methods; not imported:
+# the models depend on the kernels, not the other way).
+
 import functools
 import math
 
@@ -33,7 +36,6 @@ import jax.numpy as jnp
 from ntkfix._kernels.arccos import arccos_kernels
 from ntkfix._kernels.layout import mirrored
 from ntkfix._kernels.tiling import TileSource
-from ntkfix._models.mlp import MLP
 
 INFINITE_BLOCK = 256  # rows per tile (CPU; 4x on accelerators): n = 8000 as fast as 512,
 # and the tiles in flight (3 x 4 tile-sized arrays) add < 1% to the output's memory
@@ -76,7 +78,7 @@ def arccos_relu(s11, s22, s12, tol: float = 0.0):
     return norms * k1 / 2, k0 / 2
 
 
-def diagonal_scales(spec: MLP, x: jax.Array) -> jax.Array:
+def diagonal_scales(spec, x: jax.Array) -> jax.Array:
     """sqrt(S_l(x, x)) for the ReLU layers l = 0..L-1, shape (n, L): the features of a block.
 
     K_0(x, x) = |x|^2 / d, S_l = w_l^2 K_{l-1} + b^2 and K_l(x, x) = S_l(x, x) / 2."""
@@ -90,7 +92,7 @@ def diagonal_scales(spec: MLP, x: jax.Array) -> jax.Array:
     return jnp.stack(out, axis=1) if out else jnp.zeros((x.shape[0], 0), x.dtype)
 
 
-def recursion(spec: MLP, layers: tuple[int, ...], which: str, f1, f2, diag: bool):
+def recursion(spec, layers: tuple[int, ...], which: str, f1, f2, diag: bool):
     """Tile of the NTK (restricted to ``layers``) or the NNGP, (b1, b2), from the
     features ``(x_block, diagonal_scales)`` of its rows and columns (module docstring)."""
     (x1, q1), (x2, q2) = f1, f2
@@ -130,7 +132,7 @@ def _tile(spec, layers, which, diag, f1, f2):
     return recursion(spec, layers, which, f1, f2, diag)
 
 
-def closed_form_source(spec: MLP, layers: tuple[int, ...], which: str, dtype) -> TileSource:
+def closed_form_source(spec, layers: tuple[int, ...], which: str, dtype) -> TileSource:
     """The closed-form kernel ``which`` ("ntk" restricted to ``layers``, or "nngp") of
     ``spec`` as a ``TileSource``: features (x_block, ``diagonal_scales``), jitted tiles."""
     itemsize = jnp.dtype(dtype).itemsize

@@ -1,8 +1,12 @@
-"""The exact empirical (finite-width) NTK: ``empirical_ntk`` (structured, tiled) and
-``empirical_ntk_autodiff`` (Jacobian contraction, the reference).
+"""The exact empirical (finite-width) NTK in one line: ``empirical_ntk``,
+``empirical_ntk_to_disk`` (thin calls into ``EmpiricalKernel``,
+``ntkfix._kernels.kernel``) and ``empirical_ntk_autodiff`` (whole-batch ``jax.jacrev``,
+the reference).
 
-The structured formula is in ``ntkfix._kernels.structured``; tiles, symmetry and devices
-are ``ntkfix._kernels.tiling``'s. References: Jacot et al. 2018 (arXiv:1806.07572);
+Each network computes its own kernel (``Network.kernel_plan``): an ``MLP`` by the
+structured formula of ``ntkfix._kernels.structured``, any other network by the cost
+model's choice (``ntkfix._kernels.cost``); tiles, symmetry and devices are
+``ntkfix._kernels.tiling``'s. References: Jacot et al. 2018 (arXiv:1806.07572);
 Novak et al. 2022, "Fast finite width neural tangent kernel" (arXiv:2206.08720).
 """
 
@@ -13,42 +17,18 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from ntkfix._core.validate import check_bool, check_positive_int, normalize_layers
-from ntkfix._kernels.budget import check_memory_kernel
-from ntkfix._kernels.cost import check_implementation, network_source
-from ntkfix._kernels.structured import structured_source
-from ntkfix._kernels.tiling import TileRunner, default_block, sharded_kernel, tiled_kernel
-from ntkfix._models.base import Model, check_model, is_structured
-from ntkfix._models.mlp import Params
+import os
 
+import numpy as np
 
-def check_kernel_args(model: Any, params: Any, x1: Any, x2: Any, trainable: Any):
-    """The arguments every empirical kernel takes, validated at the boundary:
-    ``(model, params, x1, x2 or None, layers)``; ``layers`` are sorted dense-layer
-    indices for an ``MLP``-based model, None (all parameters) for any other network."""
-    model = check_model(model)
-    params = model.check_params(params)
-    x1 = model.check_inputs(x1, "x1")
-    x2 = None if x2 is None else model.check_inputs(x2, "x2")
-    if is_structured(model):
-        return model, params, x1, x2, normalize_layers(trainable, model.spec.n_layers)
-    if trainable is not None:
-        raise ValueError(
-            f"trainable={trainable!r} selects dense layers of an ntkfix.MLP; for other "
-            "networks every parameter counts: pass trainable=None"
-        )
-    k = model.output_shape(params, x1)[1]
-    if x2 is not None:
-        if x2.shape[1:] != x1.shape[1:]:
-            raise ValueError(
-                f"x1 and x2 must have the same shape per example, got {tuple(x1.shape)} "
-                f"and {tuple(x2.shape)}"
-            )
-    return model, params, x1, x2, k
+from ntkfix._kernels.kernel import EmpiricalKernel
+from ntkfix._models.base import check_model
+
+Params = Any
 
 
 def empirical_ntk(
-    model: Model,
+    model: Any,
     params: Params,
     x1: Any,
     x2: Any = None,
@@ -114,51 +94,14 @@ def empirical_ntk(
       >>> ntkfix.empirical_ntk(spec, p, x).shape
       (5, 5)
     """
-    model, params, x1, x2, layers = check_kernel_args(model, params, x1, x2, trainable)
-    n1 = x1.shape[0]
-    n2 = n1 if x2 is None else x2.shape[0]
-    implementation = check_implementation(implementation)
-    if is_structured(model):
-        if implementation != "auto":
-            raise ValueError(
-                f"implementation={implementation!r} applies to networks other than an "
-                "ntkfix.MLP, whose kernel always uses the structured formula: pass "
-                "implementation='auto' (or pass the MLP's forward function to compare)"
-            )
-        source = structured_source(model, params, layers, trace)
-        auto = default_block(model.spec.width, max(n1, n2))
-    else:  # any other network; ``layers`` is the output count k
-        source, auto, _ = network_source(
-            model, params, x1, layers, None if x2 is None else n2, trace, implementation
-        )
-    block = auto if block_size is None else check_positive_int(block_size, "block_size")
-    runner = TileRunner(source, x1, x2, devices=devices)
-    if not runner.tracing:  # refuse before allocating (the message names the disk twin)
-        k = 1 if trace else (model.spec.out_dim if is_structured(model) else layers)
-        per_entry = jnp.dtype(jnp.result_type(x1, *jax.tree_util.tree_leaves(params))).itemsize
-        rows = n1 // len(runner.devices) if sharded else n1  # a sharded device: its slab
-        check_memory_kernel(
-            rows,
-            n2,
-            per_entry * k * k,
-            source.feature_bytes(1),
-            2 * model.spec.depth + 3 if is_structured(model) else 2,
-            block,
-            "empirical_ntk",
-            device=runner.devices[0],
-        )
-    if not check_bool(sharded, "sharded"):
-        return tiled_kernel(runner, n1, n2, block)
-    if runner.tracing:
-        raise ValueError(
-            "sharded=True builds a sharded array from per-device slabs and cannot run inside "
-            "jax.jit/vmap; call empirical_ntk outside the transformation"
-        )
-    return sharded_kernel(runner, n1, n2, block)
+    kernel = EmpiricalKernel(
+        model, params, trace=trace, trainable=trainable, implementation=implementation
+    )
+    return kernel(x1, x2, block_size=block_size, devices=devices, sharded=sharded)
 
 
 def empirical_ntk_autodiff(
-    model: Model,
+    model: Any,
     params: Params,
     x1: Any,
     x2: Any = None,
@@ -171,32 +114,40 @@ def empirical_ntk_autodiff(
     Materializes the full Jacobian (memory O(n k P)): for tests and teaching only.
     Same arguments and output as ``empirical_ntk``.
     """
-    model, params, x1, x2, layers = check_kernel_args(model, params, x1, x2, trainable)
+    model = check_model(model)
+    params, x1, x2, selection = model.check_kernel_inputs(params, x1, x2, trainable)
     x2 = x1 if x2 is None else x2
-    if not is_structured(model):
-        j1 = jax.jacrev(model.forward)(params, x1)
-        j2 = jax.jacrev(model.forward)(params, x2)
-        flat = lambda j: [
-            a.reshape(a.shape[0], a.shape[1], -1) for a in jax.tree_util.tree_leaves(j)
-        ]
-        pairs = zip(flat(j1), flat(j2), strict=True)
-        K = sum(jnp.einsum("icp,jdp->ijcd", a, b) for a, b in pairs)
-        return jnp.trace(K, axis1=2, axis2=3) / K.shape[2] if trace else K
-    spec = model.spec
-    dense = spec.dense(params)
+    sub = model.select(params, selection)
+    f = lambda s, x: model.forward(model.merge(params, selection, s), x)
+    flat = lambda j: [a.reshape(a.shape[0], a.shape[1], -1) for a in jax.tree_util.tree_leaves(j)]
+    j1, j2 = flat(jax.jacrev(f)(sub, x1)), flat(jax.jacrev(f)(sub, x2))
+    K = sum(jnp.einsum("icp,jdp->ijcd", a, b) for a, b in zip(j1, j2, strict=True))
+    return jnp.trace(K, axis1=2, axis2=3) / K.shape[2] if trace else K
 
-    def f(sub, x):
-        full = list(params)
-        for l, wb in zip(layers, sub, strict=True):
-            full[2 * l] = wb
-        return model.apply(full, x)
 
-    sub = [dense[l] for l in layers]
-    j1 = jax.jacrev(f)(sub, x1)
-    j2 = jax.jacrev(f)(sub, x2)
-    leaves1 = [a.reshape(a.shape[0], a.shape[1], -1) for a in jax.tree_util.tree_leaves(j1)]
-    leaves2 = [a.reshape(a.shape[0], a.shape[1], -1) for a in jax.tree_util.tree_leaves(j2)]
-    K = sum(jnp.einsum("icp,jdp->ijcd", a, b) for a, b in zip(leaves1, leaves2, strict=True))
-    if trace:
-        return jnp.trace(K, axis1=2, axis2=3) / spec.out_dim
-    return K
+def empirical_ntk_to_disk(
+    model: Any, params: Params, x: Any, path: str | os.PathLike, *, trainable: Any = None, **options
+) -> np.memmap:
+    """Empirical NTK K(x, x) (n, n), traced over outputs, written into the .npy file ``path``.
+
+    Same kernel as ``ntkfix.empirical_ntk(model, params, x, trainable=...)``, bit for bit
+    (same tiles), computed tile by tile into a memory map; resumable
+    (``ntkfix._kernels.disk``). ``EmpiricalKernel(model, params, trainable=...).to_disk``.
+
+    Args:
+      model, params, x, trainable: as for ``empirical_ntk``.
+      path: the .npy file to create (or to resume, when its progress file exists).
+      options: ``DiskOptions`` - block_size (default 2048 for n >= 8192 for an MLP,
+        else as ``empirical_ntk``), progress (a bar, or a log line every 30 s), devices,
+        part (``(index, count)``: this machine's share of the tiles), max_seconds (refuse
+        when the estimate exceeds it), on_tile (``on_tile(done, total)`` after each
+        tile), durable (sync every tile to disk).
+
+    Returns:
+      the file opened read-only (``numpy.memmap``); with ``part``, only its tiles are filled.
+
+    Raises:
+      KernelTooLarge: disk, memory or time too short (the message gives the largest n).
+      ValueError: ``path`` holds a run of other inputs.
+    """
+    return EmpiricalKernel(model, params, trainable=trainable).to_disk(x, path, **options)

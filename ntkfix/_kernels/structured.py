@@ -34,9 +34,10 @@ import jax.numpy as jnp
 from ntkfix._core.validate import normalize_layers
 from ntkfix._kernels.layout import mirror_block
 from ntkfix._kernels.tiling import TileSource
-from ntkfix._models.base import Model
-from ntkfix._models.fixed import gated_forward, relu_gates
-from ntkfix._models.mlp import Params
+
+Model = Any  # an ntkfix.MLP or its FixedPattern: ``model.spec`` is the MLP (not imported:
+# the models depend on the kernels, not the other way)
+Params = list
 
 
 class Gated(NamedTuple):
@@ -98,8 +99,8 @@ def ntk_features(
     """
     spec = model.spec
     shared = shares_gates(model, params) if shared is None else shared
-    gates = None if shared else relu_gates(spec, model.gate_params(params), x)
-    _, hs, gates = gated_forward(spec, params, x, gates)
+    gates = None if shared else spec.relu_gates(model.gate_params(params), x)
+    _, hs, gates = spec.gated_forward(params, x, gates)
     lowest = layers[0]
     backward: dict[int, jax.Array | Gated] = {}
     b = None

@@ -8,9 +8,9 @@ through ``eqx.partition``/``eqx.combine``::
     params, static = eqx.partition(model, eqx.is_array)
     f = lambda p, x: jax.vmap(eqx.combine(p, static))(x)
 
-``GraphFixedPattern`` is its fixed-activation-pattern twin (``ntkfix.FixedPattern(f,
-params0)``): the same graph with every ReLU-like gate frozen at ``params0``
-(``ntkfix._models.graph``).
+Its fixed-activation-pattern twin, ``ntkfix.FixedPattern(f, params0)``, is
+``ntkfix._models.fixed.GraphFixedPattern``: the same graph with every ReLU-like gate
+frozen at ``params0`` (``ntkfix._models.graph``).
 
 Inputs may have any shape ``(n, ...)`` (images ``(n, H, W, C)``); outputs must be
 ``(n, k)``.
@@ -27,7 +27,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from ntkfix._core.validate import as_float_array, check_finite
-from ntkfix._models.graph import GraphProgram
+from ntkfix._kernels.limits import stax_plan
+from ntkfix._kernels.plan import KernelPlan
+from ntkfix._models.network import Network
 
 
 def check_batch(x: Any, name: str = "x") -> jax.Array:
@@ -67,7 +69,7 @@ def check_param_tree(params: Any, name: str, reference: Any = None) -> Any:
     return params
 
 
-def _output_shape(fn: Callable, params: Any, x: jax.Array, who: str) -> tuple[int, ...]:
+def output_shape_of(fn: Callable, params: Any, x: Any, who: str = "model") -> tuple[int, int]:
     """The shape ``fn(params, x)`` returns, or a clear error (without running it)."""
     try:
         out = jax.eval_shape(fn, params, x)
@@ -86,7 +88,7 @@ def _output_shape(fn: Callable, params: Any, x: jax.Array, who: str) -> tuple[in
 
 @jax.tree_util.register_pytree_node_class
 @dataclasses.dataclass(frozen=True)
-class Function:
+class Function(Network):
     """A network given as a function ``fn(params, x) -> (n, k)`` (see module docstring).
 
     Attributes:
@@ -110,78 +112,36 @@ class Function:
     def check_inputs(self, x: Any, name: str = "x") -> jax.Array:
         return check_batch(x, name)
 
-    def output_shape(self, params: Any, x: jax.Array) -> tuple[int, ...]:
-        return _output_shape(self.fn, params, x, "model")
+    def output_shape(self, params: Any, x: Any) -> tuple[int, int]:
+        return output_shape_of(self.fn, params, x)
 
-    def apply(self, params: Any, x: Any) -> jax.Array:
-        """``fn(params, x)``, validated."""
-        params, x = self.check_params(params), self.check_inputs(x)
-        self.output_shape(params, x)
+    def forward(self, params: Any, x: jax.Array, gates: Any = None) -> jax.Array:
+        """``fn(params, x)`` without checks (internal, jit-friendly); a ReLU net's gates
+        are its own (``gates`` must be None)."""
         return self.fn(params, x)
 
-    def forward(self, params: Any, x: jax.Array) -> jax.Array:
-        """``fn(params, x)`` without checks (internal, jit-friendly)."""
-        return self.fn(params, x)
+    def infinite_plan(self, which: str, x1: Any, n2: int | None, **options) -> KernelPlan:
+        """The stax ``kernel_fn``'s kernel, tile by tile (``limits.stax_plan``)."""
+        if self.kernel_fn is None:
+            return super().infinite_plan(which, x1, n2)
+        if options.get("trainable") is not None:
+            raise ValueError(
+                "trainable= needs an ntkfix.MLP: a stax kernel_fn has no layer subsets"
+            )
+        return stax_plan(self.kernel_fn, which, x1, n2)
+
+    _twin_hint = " (pass FixedPattern(f, params0), the FAP twin to convert)"
+
+    def describe(self) -> str:
+        fn = self.fn
+        return f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', repr(fn))}"
 
 
-@jax.tree_util.register_pytree_node_class
-@dataclasses.dataclass(frozen=True, eq=False)
-class GraphFixedPattern:
-    """The FAP twin of a ``Function``: ``fn``'s graph with its gates frozen at ``params0``.
-
-    Made by ``ntkfix.FixedPattern(fn, params0)``. A pytree (leaves: ``params0``).
-    """
-
-    base: Function
-    params0: Any
-
-    def tree_flatten(self):
-        return (self.params0,), self.base
-
-    @classmethod
-    def tree_unflatten(cls, base, children):
-        obj = object.__new__(cls)
-        object.__setattr__(obj, "base", base)
-        object.__setattr__(obj, "params0", children[0])
-        return obj
-
-    @property
-    def kernel_fn(self):
-        return self.base.kernel_fn
-
-    def program(self, x: jax.Array) -> GraphProgram:
-        """The traced graph for inputs shaped like ``x`` (traced once per shape)."""
-        return GraphProgram.for_shapes(self.base.fn, self.params0, x)
-
-    def check_params(self, params: Any, name: str = "params") -> Any:
-        return check_param_tree(params, name, reference=self.params0)
-
-    def check_inputs(self, x: Any, name: str = "x") -> jax.Array:
-        return check_batch(x, name)
-
-    def output_shape(self, params: Any, x: jax.Array) -> tuple[int, ...]:
-        return _output_shape(self.base.fn, params, x, "model")
-
-    def gates(self, x: Any) -> list:
-        """The frozen decisions of inputs ``x`` (bool arrays, in evaluation order)."""
-        x = self.check_inputs(x)
-        return self.program(x).gates(self.params0, x)
-
-    def forward(self, params: Any, x: jax.Array, gates: list | None = None) -> jax.Array:
-        """The FAP output at ``params`` without checks (internal, jit-friendly)."""
-        return self.program(x).apply(self.params0, params, x, gates)
-
-    def apply(self, params: Any, x: Any) -> jax.Array:
-        """FAP network output, shape (n, k)."""
-        params, x = self.check_params(params), self.check_inputs(x)
-        self.output_shape(params, x)
-        return self.forward(params, x)
-
-
-def from_user(model: Any) -> Function | None:
-    """A ``Function`` for a callable or a stax triple ``(init_fn, apply_fn, kernel_fn)``;
-    None for anything else."""
-    if isinstance(model, Function):
+def from_user(model: Any) -> Network | None:
+    """The ``Network`` of ``model``: itself for a ``Network`` (``ntkfix.MLP``, a
+    ``FixedPattern``, a user's own subclass), a ``Function`` for a callable or a stax
+    triple ``(init_fn, apply_fn, kernel_fn)``; None for anything else."""
+    if isinstance(model, Network):
         return model
     if isinstance(model, tuple) and len(model) == 3 and all(callable(m) for m in model):
         return Function(model[1], kernel_fn=model[2])

@@ -14,7 +14,9 @@ are followed by ReLU. Parameters are the pytree ``stax.serial`` produces:
 ``(fan_in, fan_out)``, ``b_l`` of shape ``(1, fan_out)`` or ``None`` when
 ``b_std is None``, and ``()`` for each ReLU.
 
-The FAP twin (gates frozen at ``theta_0``) is ``ntkfix._models.fixed.FixedPattern``.
+``MLP`` implements the ``Network`` contract (``ntkfix._models.network``) with the
+per-layer structured kernel of ``ntkfix._kernels.structured``. The FAP twin (gates
+frozen at ``theta_0``) is ``ntkfix._models.fixed.FixedPattern``.
 
 References: Jacot et al. 2018 (arXiv:1806.07572); Novak et al. 2020, neural-tangents
 (arXiv:1912.02803).
@@ -36,16 +38,22 @@ from ntkfix._core.validate import (
     check_key,
     check_nonneg_float,
     check_positive_int,
+    normalize_layers,
 )
+from ntkfix._kernels import limits, structured
+from ntkfix._kernels.plan import KernelPlan
+from ntkfix._kernels.tiling import default_block
+from ntkfix._models.network import Network
 
 Params = list  # [(W, b), (), (W, b), ..., (W, b)]
+Gates = list  # one bool (n, width) array per hidden layer
 
 PARAMETERIZATIONS = ("ntk", "standard")
 
 
 @jax.tree_util.register_pytree_node_class
 @dataclasses.dataclass(frozen=True)
-class MLP:
+class MLP(Network):
     """Spec of a fully connected ReLU network (frozen, hashable: usable as a jit static).
 
     Args:
@@ -288,14 +296,126 @@ class MLP:
                 layers.append(stax.Relu())
         return stax.serial(*layers)
 
-    # ---- the Network protocol (ntkfix._models.base) -----------------------------------
+    def relu_gates(self, params: Params, x: jax.Array) -> Gates:
+        """The ReLU patterns 1[z_l(x; params) > 0] of every hidden layer, as bool
+        (n, width) arrays, with no gradient through them."""
+        zs = self.preactivations(jax.lax.stop_gradient(params), x)
+        return [z > 0 for z in zs[:-1]]
+
+    def gated_forward(self, params: Params, x: jax.Array, gates: Gates | None = None):
+        """The network at ``params`` with hidden layer l gated by ``gates[l]``: the one
+        gated forward pass of ntkfix (kernels, training and conversion use it).
+
+        h_0 = x, h_l = gates[l] * z_l(h_{l-1}; params), f = z_depth(h_{depth-1}; params).
+        With ``gates=None`` each gate is 1[z_l > 0] of this very pass: the ReLU net, in one
+        pass (the gates carry no gradient either way).
+
+        Args:
+          params: stax.serial params.
+          x: (n, in_dim) inputs (not validated: internal, jit-friendly).
+          gates: None, or one bool (n, width) array per hidden layer.
+
+        Returns:
+          ``(f, hs, gates)``: the (n, out_dim) output, the inputs ``hs[l]`` of every dense
+          layer (``hs[0] = x``) and the bool gates used.
+        """
+        hs, used, h = [x], [], x
+        for l in range(self.depth):
+            z = self.layer(params, l, h)
+            g = z > 0 if gates is None else gates[l]
+            h = jnp.where(g, z, 0)
+            used.append(g)
+            hs.append(h)
+        return self.layer(params, self.depth, h), hs, used
+
+    # ---- the Network contract (ntkfix._models.network) -------------------------------
     @property
     def spec(self) -> MLP:
+        """The layer geometry (the MLP itself; a FAP net's ``spec`` is its MLP)."""
         return self
 
     def check_inputs(self, x: Any, name: str = "x") -> jax.Array:
         """``x`` as a real, finite (n, in_dim) float array, or an error naming ``name``."""
-        return check_inputs(x, name, self.in_dim)
+        return check_inputs(x, name, self.spec.in_dim)
+
+    def output_shape(self, params: Any, x: Any) -> tuple[int, int]:
+        return (x.shape[0], self.spec.out_dim)
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return (self.spec.in_dim,)
+
+    def forward(self, params: Params, x: jax.Array, gates: Gates | None = None) -> jax.Array:
+        """f(x) (n, out_dim) without checks; ``gates`` as ``gated_forward``."""
+        return self.spec.gated_forward(params, x, gates)[0]
+
+    def check_trainable(self, trainable: Any) -> tuple[int, ...]:
+        """Sorted dense-layer indices: None (all), an index, indices (-1 = readout),
+        "hidden" or "readout" (``ntkfix._core.validate.normalize_layers``)."""
+        return normalize_layers(trainable, self.spec.n_layers)
+
+    def select(self, params: Params, trainable: tuple[int, ...]) -> list:
+        return [params[2 * l] for l in trainable]
+
+    def merge(self, params: Params, trainable: tuple[int, ...], sub) -> Params:
+        out = list(params)
+        for l, wb in zip(trainable, sub, strict=True):
+            out[2 * l] = wb
+        return out
+
+    def kernel_plan(
+        self,
+        params: Params,
+        x1: Any,
+        n2: int | None,
+        *,
+        trace: bool = True,
+        trainable: Any = None,
+        implementation: str = "auto",
+    ) -> KernelPlan:
+        """The structured (Jacobian-free) kernel of ``ntkfix._kernels.structured``; a
+        tile holds an input Gram and a backward Gram per layer (2 (L + 1)) plus the
+        accumulated block: 2 L + 3 tile-sized temporaries."""
+        if implementation != "auto":
+            raise ValueError(
+                f"implementation={implementation!r} applies to networks other than an "
+                "ntkfix.MLP, whose kernel always uses the structured formula: pass "
+                "implementation='auto' (or pass the MLP's forward function to compare)"
+            )
+        layers = self.check_trainable(trainable)
+        n1 = x1.shape[0]
+        shared = structured.shares_gates(self, params)
+        source = structured.structured_source(self, params, layers, trace)
+        flops = structured.ntk_flops(self.spec, n1, n2, trainable=layers, shared=shared)
+        spec = self.spec
+        block = default_block(spec.width, max(n1, n1 if n2 is None else n2))
+        return KernelPlan(source, block, 2 * spec.depth + 3, flops, "structured", spec.out_dim)
+
+    def ntk_features(self, params: Params, x: jax.Array, trainable: tuple[int, ...]):
+        return structured.ntk_features(self, params, x, trainable)
+
+    def ntk_block(self, f1, f2, trainable: tuple[int, ...], trace: bool) -> jax.Array:
+        return structured.ntk_from_features(self.spec, trainable, f1, f2, trace=trace)
+
+    def infinite_plan(
+        self,
+        which: str,
+        x1: Any,
+        n2: int | None,
+        *,
+        trainable: Any = None,
+        backend: str = "auto",
+        dtype: Any = None,
+    ) -> KernelPlan:
+        """The infinite-width kernel of the architecture: the closed-form arc-cosine
+        recursion (``ntkfix._kernels.closed_form``; "auto" and "closed_form") or
+        neural-tangents' ``kernel_fn`` of ``spec.stax()`` (``backend="neural_tangents"``)."""
+        return limits.mlp_plan(self.spec, which, x1, n2, trainable, backend, dtype)
+
+    def host_loop(self, params: Any, x: jax.Array) -> bool:
+        return False
+
+    _twin_hint = " (an MLP already is a ReLU network)"
 
     def gate_params(self, params: Params) -> Params:
         """Params that define the ReLU gates: the current params for a ReLU net."""
