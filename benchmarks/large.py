@@ -90,7 +90,7 @@ def problem(n: int, width: int, depth: int):
     return spec, params, ntkfix.data.sphere(jax.random.PRNGKey(1), n, 32, jnp.float32)
 
 
-def main(argv=None) -> int:
+def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m benchmarks.large", description=__doc__.split("\n\n")[0]
     )
@@ -107,24 +107,40 @@ def main(argv=None) -> int:
         help="resume the run a killed or interrupted call left at --path (default: start over)",
     )
     p.add_argument("--extrapolate", type=int, default=None, help="also scale the time to this n")
-    args = p.parse_args(argv)
+    return p
+
+
+def _delete(path: Path) -> None:
+    """Delete the kernel file at ``path`` and its progress file (those that exist)."""
+    for f in (path, path.with_name(path.name + ".progress")):
+        f.unlink(missing_ok=True)
+
+
+def _workload(args: argparse.Namespace):
+    """(spec, params, x) of the run: ``problem`` for the empirical NTK; for the infinite
+    NTK a closed-form MLP (d = 64, params None) and n float32 inputs on the sphere."""
+    if args.kernel != "infinite":
+        return problem(args.n, args.width, args.depth)
+    import jax
+    import jax.numpy as jnp
+
+    import ntkfix
+
+    spec = ntkfix.MLP(64, 1, args.depth)
+    return spec, None, ntkfix.data.sphere(jax.random.PRNGKey(1), args.n, 64, jnp.float32)
+
+
+def main(argv=None) -> int:
+    args = _parser().parse_args(argv)
 
     import ntkfix
     from ntkfix._core.host import available_memory
     from ntkfix._kernels.structured import ntk_flops
 
-    if args.kernel == "infinite":
-        import jax
-        import jax.numpy as jnp
-
-        spec = ntkfix.MLP(64, 1, args.depth)
-        params, x = None, ntkfix.data.sphere(jax.random.PRNGKey(1), args.n, 64, jnp.float32)
-    else:
-        spec, params, x = problem(args.n, args.width, args.depth)
+    spec, params, x = _workload(args)
     path = Path(args.path)
-    for f in (path, path.with_name(path.name + ".progress")):
-        if not args.resume:
-            f.unlink(missing_ok=True)
+    if not args.resume:
+        _delete(path)
     info = machine.describe()
     print(
         f"{info['cpu']}, {info['cores']} cores, jax {info['jax']}; {args.kernel} n={args.n} "
@@ -168,8 +184,7 @@ def main(argv=None) -> int:
         )
     del K
     if not args.keep:
-        path.unlink()
-        path.with_name(path.name + ".progress").unlink(missing_ok=True)
+        _delete(path)
         print(f"deleted {path}")
     return 0
 

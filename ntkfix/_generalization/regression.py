@@ -86,6 +86,9 @@ def _out_dtype(*arrays: Any) -> np.dtype:
     return jax.dtypes.canonicalize_dtype(jnp.result_type(*(kernel_dtype(a) for a in arrays)))
 
 
+SOLVE_KNOBS = ("ridge", "max_condition", "return_info", "solver")
+
+
 def kernel_regression(
     K_train_train: Any,
     y_train: Any,
@@ -189,13 +192,10 @@ def ntk_regression(
     y_train: Any,
     x_test: Any,
     *,
-    ridge: float = 0.0,
     trainable: Any = None,
     backend: str = "auto",
     include_init: bool = True,
-    max_condition: float | None = None,
-    return_info: bool = False,
-    solver: str = "auto",
+    **solve: Any,
 ) -> jax.Array | KernelPrediction:
     """GD at t = infinity with the NTK of a network: finite width, or infinite width.
 
@@ -213,14 +213,22 @@ def ntk_regression(
       params: stax.serial params, or None for infinite width.
       x_train, x_test: (n, in_dim) and (n_test, in_dim) inputs.
       y_train: (n,) or (n, out_dim) targets.
-      ridge, max_condition, return_info, solver: as in ``kernel_regression``.
       trainable: dense layers whose parameters are trained (as in ``empirical_ntk``).
       backend: infinite-width backend (as in ``infinite_ntk``).
       include_init: use f_0 of the network at ``params`` (finite width only).
+      **solve: the knobs of the solve, passed to ``kernel_regression``: ``ridge``
+        (default 0), ``max_condition``, ``return_info`` (default False), ``solver``.
 
     Returns:
       as ``kernel_regression``.
     """
+    unknown = sorted(set(solve) - set(SOLVE_KNOBS))
+    if unknown:
+        raise TypeError(
+            f"ntk_regression() got an unexpected keyword argument {unknown[0]!r}; its "
+            f"knobs of the solve are {', '.join(SOLVE_KNOBS)} (as in kernel_regression)"
+        )
+    return_info = solve.get("return_info", False)
     model = check_model(model)
     spec = model.spec
     x_train = check_inputs(x_train, "x_train", spec.in_dim)
@@ -233,20 +241,12 @@ def ntk_regression(
         raise ValueError(
             f"y_train has {k} output column(s) but the network has out_dim={spec.out_dim}"
         )
-    solve = lambda Ktt, Kxt, yy, f0tr, f0te: kernel_regression(
-        Ktt,
-        yy,
-        Kxt,
-        ridge,
-        f_train_0=f0tr,
-        f_test_0=f0te,
-        max_condition=max_condition,
-        return_info=return_info,
-        solver=solver,
+    regress = lambda Ktt, Kxt, yy, f0tr, f0te: kernel_regression(
+        Ktt, yy, Kxt, f_train_0=f0tr, f_test_0=f0te, **solve
     )
     if params is None:
         kern = lambda a, b=None: infinite_ntk(spec, a, b, backend=backend, trainable=trainable)
-        return solve(kern(x_train), kern(x_test, x_train), y, None, None)
+        return regress(kern(x_train), kern(x_test, x_train), y, None, None)
     kern = lambda a, b=None: empirical_ntk(model, params, a, b, trace=(k == 1), trainable=trainable)
     f0 = (
         (lambda a: model.apply(params, a))
@@ -255,8 +255,8 @@ def ntk_regression(
     )
     if k == 1:
         f0tr, f0te = f0(x_train).reshape(y.shape), f0(x_test).reshape((-1,) + y.shape[1:])
-        return solve(kern(x_train), kern(x_test, x_train), y, f0tr, f0te)
-    res = solve(
+        return regress(kern(x_train), kern(x_test, x_train), y, f0tr, f0te)
+    res = regress(
         flatten_full(kern(x_train)),
         flatten_full(kern(x_test, x_train)),
         y.reshape(-1),

@@ -11,13 +11,17 @@ Loaders return a frozen ``Dataset`` (x_train, y_train, x_test, y_test, name, met
   standard 4,000 / 1,000 split, tasks as for ``digits``;
 - ``from_arrays(x, y, key)``, ``from_npz(path, key)``, ``from_csv(path, label, key)``.
 
-Common options (``prepare``): ``test_fraction=0.2``, ``n_train``, ``n_test``,
-``p=0.0`` (fraction of training labels corrupted, exactly floor(p n_train + 1/2)),
+Common options, keywords of every loader: how to split (the fields of ``Split``):
+``test_fraction=0.2``, ``n_train``, ``n_test``, ``drop_duplicates=False``, ``indices``
+(a fixed (train, test) split); how to preprocess (the fields of ``Preprocessing``):
 ``center=True`` (training feature mean), ``standardize=False``, ``sphere=True``
-(unit-norm rows, as the NTK theory assumes), ``targets="onehot"`` (0/1) or
+(unit-norm rows, as the NTK theory assumes), ``p=0.0`` (fraction of training labels
+corrupted, exactly floor(p n_train + 1/2)), ``targets="onehot"`` (0/1) or
 ``"centered"`` for multi-class, ``dtype``. Binary targets are +-1 of shape (n, 1).
-The building blocks (``split_indices``, ``center_features``, ``standardize_features``,
-``project_to_sphere``, ``corrupt_labels``, ``encode``) are exported too.
+``prepare(x, y, key, kind=, name=, split=Split(...), preprocessing=Preprocessing(...))``
+runs the pipeline on class indices or targets of your own. The building blocks
+(``split_indices``, ``center_features``, ``standardize_features``, ``project_to_sphere``,
+``corrupt_labels``, ``encode``) are exported too.
 
 Examples:
   >>> import jax
@@ -31,6 +35,8 @@ from ntkfix.data._files import from_arrays as from_arrays
 from ntkfix.data._files import from_csv as from_csv
 from ntkfix.data._files import from_npz as from_npz
 from ntkfix.data._mnist1d import mnist1d as mnist1d
+from ntkfix.data._options import Preprocessing as Preprocessing
+from ntkfix.data._options import Split as Split
 from ntkfix.data._prepare import Dataset as Dataset
 from ntkfix.data._prepare import center_features as center_features
 from ntkfix.data._prepare import corrupt_labels as corrupt_labels
@@ -48,6 +54,8 @@ from ntkfix.data._synthetic import teacher as teacher
 
 __all__ = [
     "Dataset",
+    "Preprocessing",
+    "Split",
     "Teacher",
     "breast_cancer",
     "center_features",

@@ -9,6 +9,7 @@ import jax
 import numpy as np
 
 from ntkfix._core.validate import check_choice
+from ntkfix.data._options import from_keywords
 from ntkfix.data._prepare import Dataset, as_classes, prepare
 
 TASKS = ("auto", "binary", "multiclass", "regression")
@@ -55,9 +56,11 @@ def from_arrays(
         regression if y is float with non-integer values or has several columns,
         otherwise binary for 2 distinct labels and multiclass for more.
       name: the dataset's name.
-      **options: as in ``prepare``.
+      **options: the fields of ``Split`` and ``Preprocessing`` (test_fraction, n_train,
+        n_test, drop_duplicates, indices, center, standardize, sphere, p, targets, dtype).
     """
     check_choice(task, "task", TASKS)
+    knobs = from_keywords(options)
     xs = _features(x)
     ys = np.asarray(y)
     if ys.shape[:1] != (xs.shape[0],):
@@ -72,14 +75,14 @@ def from_arrays(
         yr = ys.astype(np.float64).reshape(xs.shape[0], -1)
         if not np.isfinite(yr).all():
             raise ValueError(f"y contains NaN or inf ({int((~np.isfinite(yr)).sum())} entries)")
-        return prepare(xs, yr, key, kind="regression", name=name, **options)
+        return prepare(xs, yr, key, kind="regression", name=name, **knobs)
     labels, classes = as_classes(ys, "y")
     if kind == "binary" and classes.size != 2:
         raise ValueError(
             f"task='binary' needs exactly 2 classes in y, found {classes.size}: "
             f"{classes.tolist()[:10]}"
         )
-    return prepare(xs, labels, key, kind=kind, name=name, classes=classes, **options)
+    return prepare(xs, labels, key, kind=kind, name=name, classes=classes, **knobs)
 
 
 def _check_file(path: Any, name: str = "path") -> str:

@@ -19,6 +19,7 @@ import jax
 import numpy as np
 
 from ntkfix._core.validate import check_positive_int
+from ntkfix.data._options import from_keywords
 from ntkfix.data._prepare import Dataset, prepare
 from ntkfix.data._sklearn import digits_task
 
@@ -58,14 +59,15 @@ def mnist1d(
       task: as ``digits``: "a v b" (a -> +1, b -> -1), "even_odd" or "multiclass".
       num_samples: examples generated (default 5,000: 4,000 train, 1,000 test).
       seed: the generator's seed (default 42: the standard data set).
-      **options: as in ``prepare`` (n_train, n_test, p, center, standardize, sphere,
-        targets, dtype); the split is the data set's own.
+      **options: as in ``digits`` (n_train, n_test, drop_duplicates, p, center,
+        standardize, sphere, targets, dtype); the split is the data set's own.
     """
     num_samples = check_positive_int(num_samples, "num_samples")
     if num_samples < 10:
         raise ValueError(f"num_samples must be at least 10, got {num_samples}")
-    if "test_fraction" in options:
-        raise ValueError("mnist1d keeps its standard split: test_fraction does not apply")
+    for knob in ("test_fraction", "indices", "split"):
+        if knob in options:
+            raise ValueError(f"mnist1d keeps its standard split: {knob} does not apply")
     kind, pair = digits_task(task)
     xtr, ttr, xte, tte = _generate(num_samples, int(seed))
     x = np.concatenate([xtr, xte]).astype(np.float64)
@@ -74,8 +76,10 @@ def mnist1d(
     test = np.arange(len(xtr), len(x))
     meta = {"num_samples": num_samples, "seed": int(seed)}
     if kind == "pair":
-        a, b = pair
         train, test = train[np.isin(t[train], pair)], test[np.isin(t[test], pair)]
+    knobs = from_keywords({**options, "indices": (train, test)})
+    if kind == "pair":
+        a, b = pair
         return prepare(
             x,
             (t == a).astype(int),
@@ -83,9 +87,8 @@ def mnist1d(
             kind="binary",
             name=f"mnist1d[{a}v{b}]",
             classes=np.array([b, a]),
-            split=(train, test),
             extra_meta=meta,
-            **options,
+            **knobs,
         )
     if kind == "even_odd":
         return prepare(
@@ -95,9 +98,8 @@ def mnist1d(
             kind="binary",
             name="mnist1d[even_odd]",
             classes=np.array(["odd", "even"]),
-            split=(train, test),
             extra_meta=meta,
-            **options,
+            **knobs,
         )
     return prepare(
         x,
@@ -106,7 +108,6 @@ def mnist1d(
         kind="multiclass",
         name="mnist1d[multiclass]",
         classes=np.arange(10),
-        split=(train, test),
         extra_meta=meta,
-        **options,
+        **knobs,
     )

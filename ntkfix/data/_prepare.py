@@ -1,7 +1,8 @@
 """Datasets for NTK experiments: the ``Dataset`` record, preprocessing, splits, label noise.
 
 The theory (Arora et al. 2019, arXiv:1901.08584; docs/design.md, section 1) assumes
-unit-norm inputs. ``prepare`` runs the pipeline every loader uses, in this order:
+unit-norm inputs. ``prepare`` runs the pipeline every loader uses, in this order (its
+knobs: a ``Split`` and a ``Preprocessing``, ``ntkfix.data._options``):
 
 1. split: a random permutation drawn from the key; the first ``n_test`` points are the
    test set (optionally the training set is then cut to ``n_train``);
@@ -37,9 +38,9 @@ import numpy as np
 
 from ntkfix._core.validate import check_choice, check_fraction, check_key
 from ntkfix.data import _quality
+from ntkfix.data._options import Preprocessing, Split
 
 TASK_KINDS = ("binary", "multiclass", "regression")
-TARGETS = ("onehot", "centered")
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -199,22 +200,116 @@ def as_classes(y: Any, name: str = "y") -> tuple[np.ndarray, np.ndarray]:
 
 
 # ---- the pipeline ---------------------------------------------------------------------
-def _split_sizes(
-    n: int, test_fraction: float, n_train: int | None, n_test: int | None
-) -> tuple[int, int]:
-    test_fraction = check_fraction(test_fraction, "test_fraction", open_right=True)
-    nt = int(round(test_fraction * n)) if n_test is None else n_test
-    if isinstance(nt, bool) or not isinstance(nt, (int, np.integer)) or not 0 <= nt < n:
+def _split_sizes(n: int, split: Split) -> tuple[int, int]:
+    nt = int(round(split.test_fraction * n)) if split.n_test is None else split.n_test
+    if not 0 <= nt < n:
         raise ValueError(
-            f"n_test must be an integer in [0, {n - 1}] for {n} points, got {n_test!r}"
+            f"n_test must be an integer in [0, {n - 1}] for {n} points, got {split.n_test!r}"
         )
-    ntr = n - nt if n_train is None else n_train
-    if isinstance(ntr, bool) or not isinstance(ntr, (int, np.integer)) or not 1 <= ntr <= n - nt:
+    ntr = n - nt if split.n_train is None else split.n_train
+    if not 1 <= ntr <= n - nt:
         raise ValueError(
             f"n_train must be an integer in [1, {n - nt}] ({n} points, {nt} for testing), "
-            f"got {n_train!r}"
+            f"got {split.n_train!r}"
         )
-    return int(ntr), int(nt)
+    return ntr, nt
+
+
+def _split_rows(n: int, key: jax.Array, split: Split) -> tuple[np.ndarray, np.ndarray]:
+    """(train rows, test rows): a random split, or the fixed one cut to the sizes."""
+    if split.indices is None:
+        ntr, nt = _split_sizes(n, split)
+        train_idx, test_idx = split_indices(key, n, nt)
+        return train_idx[:ntr], test_idx
+    train_idx, test_idx = split.indices
+    for name_, size, idx in (
+        ("n_train", split.n_train, train_idx),
+        ("n_test", split.n_test, test_idx),
+    ):
+        if size is not None and not 0 < size <= len(idx):
+            raise ValueError(f"{name_} must be in 1..{len(idx)} (the split's size), got {size}")
+    if split.n_train is not None:
+        perm = np.asarray(jax.random.permutation(key, len(train_idx)))
+        train_idx = train_idx[np.sort(perm[: split.n_train])]
+    if split.n_test is not None:
+        test_idx = test_idx[: split.n_test]
+    return train_idx, test_idx
+
+
+def _check_quality(
+    x: np.ndarray, rows: tuple[np.ndarray, np.ndarray], name: str, drop: bool, standardize: bool
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """Warn on feature scales and duplicated test rows; (test rows, dropping them if
+    ``drop``, and the meta entries "scale_spread", "duplicates", "duplicates_dropped")."""
+    train_idx, test_idx = rows
+    spread = _quality.scale_spread(x[train_idx])
+    if not standardize and spread > _quality.SCALE_SPREAD_LIMIT:
+        _quality.warn_scales(spread, name)
+    dup = _quality.duplicate_rows(x[train_idx], x[test_idx])
+    duplicates = test_idx[dup]
+    if dup.size:
+        _quality.warn_duplicates(dup.size, test_idx.size, name, drop)
+        if drop:
+            test_idx = np.delete(test_idx, dup)
+    meta = dict(scale_spread=spread, duplicates=duplicates, duplicates_dropped=drop)
+    return test_idx, meta
+
+
+def _preprocess(xtr: np.ndarray, xte: np.ndarray, prep: Preprocessing) -> tuple:
+    """Steps 2-4 (module docstring): (x_train, x_test, {"mean": ..., "scale": ...})."""
+    mean = scale = None
+    if prep.center:
+        xtr, xte, mean = center_features(xtr, xte)
+    if prep.standardize:
+        xtr, xte, scale = standardize_features(xtr, xte)
+    if prep.sphere:
+        xtr, xte = project_to_sphere(xtr, "x_train"), project_to_sphere(xte, "x_test")
+    return xtr, xte, {"mean": mean, "scale": scale}
+
+
+def _check_classes(kind: str, classes: np.ndarray | None) -> int:
+    """The number of classes of a classification task (ValueError if too few)."""
+    n_classes = 0 if classes is None else len(classes)
+    if n_classes < 2 or (kind == "binary" and n_classes != 2):
+        raise ValueError(
+            f"a {kind} task needs {'exactly' if kind == 'binary' else 'at least'} 2 "
+            f"classes, got {n_classes}"
+        )
+    return n_classes
+
+
+def _targets(
+    y: np.ndarray,
+    rows: tuple[np.ndarray, np.ndarray],
+    kind: str,
+    classes: np.ndarray | None,
+    key: jax.Array,
+    prep: Preprocessing,
+) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """Step 5 and the encoding: (y_train, y_test, their meta entries)."""
+    train_idx, test_idx = rows
+    if kind == "regression":
+        meta = dict(classes=None, labels_train=None, labels_test=None, corrupted=np.zeros(0, int))
+        return y[train_idx], y[test_idx], meta
+    n_classes = _check_classes(kind, classes)
+    ltr, lte = y[train_idx], y[test_idx]
+    ltr, bad = corrupt_labels(key, ltr, n_classes, prep.p)
+    enc = "pm1" if kind == "binary" else prep.targets
+    meta = dict(classes=classes, labels_train=ltr, labels_test=lte, corrupted=bad)
+    if kind == "multiclass":
+        meta["targets"] = prep.targets
+    return encode(ltr, n_classes, enc), encode(lte, n_classes, enc), meta
+
+
+def _checked(value: Any, cls: type, name: str) -> Any:
+    if value is None:
+        return cls()
+    if not isinstance(value, cls):
+        raise TypeError(
+            f"{name} must be an ntkfix.data.{cls.__name__} (or None for the defaults), "
+            f"got {type(value).__name__}"
+        )
+    return value
 
 
 def prepare(
@@ -225,20 +320,14 @@ def prepare(
     kind: str,
     name: str,
     classes: np.ndarray | None = None,
-    test_fraction: float = 0.2,
-    n_train: int | None = None,
-    n_test: int | None = None,
-    center: bool = True,
-    standardize: bool = False,
-    sphere: bool = True,
-    p: float = 0.0,
-    targets: str = "onehot",
-    dtype: Any = None,
-    drop_duplicates: bool = False,
+    split: Split | None = None,
+    preprocessing: Preprocessing | None = None,
     extra_meta: dict | None = None,
-    split: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> Dataset:
     """Split, preprocess, corrupt and encode (module docstring); returns a ``Dataset``.
+
+    The loaders take the knobs of ``split`` and ``preprocessing`` as keywords
+    (``digits(key, n_train=100, p=0.1)``); ``prepare`` takes the two records.
 
     Args:
       x: (n, d) float64 features (already validated: finite, numeric).
@@ -248,91 +337,40 @@ def prepare(
       kind: "binary", "multiclass" or "regression".
       name: the dataset's name.
       classes: original labels of the class indices (binary: (negative, positive)).
-      test_fraction: share of the points used for testing, in [0, 1) (rounded).
-      n_train, n_test: sizes (n_test overrides test_fraction; n_train subsamples the
-        rest, default all of it).
-      center, standardize, sphere: preprocessing steps 2-4 (module docstring).
-      p: label-corruption fraction in [0, 1] (classification only).
-      targets: "onehot" (0/1) or "centered" multi-class encoding.
-      dtype: floating dtype of the arrays (default: jax's default float).
-      drop_duplicates: remove from the test set the rows equal to a training row.
+      split: a ``Split``: test_fraction, n_train, n_test, drop_duplicates, a fixed
+        split's indices (default ``Split()``: 20% random test points).
+      preprocessing: a ``Preprocessing``: center, standardize, sphere, p, targets,
+        dtype (default ``Preprocessing()``: centered, on the sphere, no corruption).
       extra_meta: entries added to ``Dataset.meta``.
-      split: a fixed (train indices, test indices) instead of a random split (a data
-        set's standard split); ``n_train`` then takes a random subset of the training
-        indices (``key``), ``n_test`` the first test indices; ``test_fraction`` unused.
+
+    Examples:
+      >>> import numpy as np, jax
+      >>> from ntkfix import data
+      >>> x = np.random.default_rng(0).normal(size=(10, 3))
+      >>> ds = data.prepare(
+      ...     x, np.arange(10) % 2, jax.random.PRNGKey(0), kind="binary", name="toy",
+      ...     classes=np.array([0, 1]), split=data.Split(n_test=4),
+      ...     preprocessing=data.Preprocessing(p=0.5))
+      >>> ds.n_train, ds.n_test, len(ds.meta["corrupted"])
+      (6, 4, 3)
     """
     key = check_key(key)
     check_choice(kind, "kind", TASK_KINDS)
-    check_choice(targets, "targets", TARGETS)
-    p = check_fraction(p, "p")
-    if kind == "regression" and p > 0:
-        raise ValueError(f"p={p} corrupts class labels, but this task is a regression task")
+    split = _checked(split, Split, "split")
+    prep = _checked(preprocessing, Preprocessing, "preprocessing")
+    if kind == "regression" and prep.p > 0:
+        raise ValueError(f"p={prep.p} corrupts class labels, but this task is a regression task")
     k_split, k_corrupt = jax.random.split(key)
-    if split is None:
-        ntr, nt = _split_sizes(x.shape[0], test_fraction, n_train, n_test)
-        train_idx, test_idx = split_indices(k_split, x.shape[0], nt)
-        train_idx = train_idx[:ntr]
-    else:
-        train_idx, test_idx = (np.asarray(i, dtype=np.int64) for i in split)
-        for name_, size, idx in (("n_train", n_train, train_idx), ("n_test", n_test, test_idx)):
-            if size is not None and not 0 < int(size) <= len(idx):
-                raise ValueError(f"{name_} must be in 1..{len(idx)} (the split's size), got {size}")
-        if n_train is not None:
-            perm = np.asarray(jax.random.permutation(k_split, len(train_idx)))
-            train_idx = train_idx[np.sort(perm[: int(n_train)])]
-        if n_test is not None:
-            test_idx = test_idx[: int(n_test)]
-    if not isinstance(drop_duplicates, bool):
-        raise TypeError(f"drop_duplicates must be True or False, got {drop_duplicates!r}")
-    spread = _quality.scale_spread(x[train_idx])
-    if not standardize and spread > _quality.SCALE_SPREAD_LIMIT:
-        _quality.warn_scales(spread, name)
-    dup = _quality.duplicate_rows(x[train_idx], x[test_idx])
-    duplicates = test_idx[dup]
-    if dup.size:
-        _quality.warn_duplicates(dup.size, test_idx.size, name, drop_duplicates)
-        if drop_duplicates:
-            test_idx = np.delete(test_idx, dup)
-    xtr, xte = x[train_idx], x[test_idx]
-    mean = scale = None
-    if center:
-        xtr, xte, mean = center_features(xtr, xte)
-    if standardize:
-        xtr, xte, scale = standardize_features(xtr, xte)
-    if sphere:
-        xtr, xte = project_to_sphere(xtr, "x_train"), project_to_sphere(xte, "x_test")
-    meta: dict[str, Any] = dict(
-        kind=kind,
-        p=p,
-        train_index=train_idx,
-        test_index=test_idx,
-        mean=mean,
-        scale=scale,
-        scale_spread=spread,
-        duplicates=duplicates,
-        duplicates_dropped=bool(drop_duplicates),
+    train_idx, test_idx = _split_rows(x.shape[0], k_split, split)
+    test_idx, quality = _check_quality(
+        x, (train_idx, test_idx), name, split.drop_duplicates, prep.standardize
     )
-    if kind == "regression":
-        ytr, yte = y[train_idx], y[test_idx]
-        meta.update(classes=None, labels_train=None, labels_test=None, corrupted=np.zeros(0, int))
-    else:
-        n_classes = 0 if classes is None else len(classes)
-        if n_classes < 2 or (kind == "binary" and n_classes != 2):
-            raise ValueError(
-                f"a {kind} task needs {'exactly' if kind == 'binary' else 'at least'} 2 "
-                f"classes, got {n_classes}"
-            )
-        ltr, lte = y[train_idx], y[test_idx]
-        ltr, bad = corrupt_labels(k_corrupt, ltr, n_classes, p)
-        enc = "pm1" if kind == "binary" else targets
-        ytr, yte = encode(ltr, n_classes, enc), encode(lte, n_classes, enc)
-        meta.update(classes=classes, labels_train=ltr, labels_test=lte, corrupted=bad)
-        if kind == "multiclass":
-            meta["targets"] = targets
+    xtr, xte, stats = _preprocess(x[train_idx], x[test_idx], prep)
+    ytr, yte, labels = _targets(y, (train_idx, test_idx), kind, classes, k_corrupt, prep)
+    meta: dict[str, Any] = dict(kind=kind, p=prep.p, train_index=train_idx, test_index=test_idx)
+    meta.update(**stats, **quality, **labels)
     meta.update(extra_meta or {})
-    dtype = jnp.result_type(float) if dtype is None else dtype
-    if not jnp.issubdtype(dtype, jnp.floating):
-        raise TypeError(f"dtype must be a floating dtype, got {jnp.dtype(dtype)}")
+    dtype = jnp.result_type(float) if prep.dtype is None else prep.dtype
     arr = lambda a: jnp.asarray(np.asarray(a, np.float64).astype(dtype))
     return Dataset(
         x_train=arr(xtr),

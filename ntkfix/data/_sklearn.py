@@ -8,6 +8,7 @@ from typing import Any
 import jax
 import numpy as np
 
+from ntkfix.data._options import from_keywords
 from ntkfix.data._prepare import Dataset, prepare
 
 # ---- scikit-learn's bundled data ------------------------------------------------------
@@ -48,12 +49,13 @@ def digits(key: jax.Array, task: Any = "0v1", **options: Any) -> Dataset:
       key: a ``jax.random`` key.
       task: "a v b" two digits (a -> +1, b -> -1), e.g. "0v1", "3 vs 8" or (3, 8);
         "even_odd" (even -> +1, odd -> -1); or "multiclass" (10 classes, one-hot).
-      **options: as in ``prepare`` (test_fraction, n_train, n_test, p, center,
-        standardize, sphere, targets, dtype).
+      **options: the fields of ``Split`` and ``Preprocessing`` (test_fraction, n_train,
+        n_test, drop_duplicates, p, center, standardize, sphere, targets, dtype).
     """
     from sklearn.datasets import load_digits
 
     kind, pair = digits_task(task)
+    knobs = from_keywords(options)
     bunch = load_digits()
     x, t = np.asarray(bunch.data, np.float64), np.asarray(bunch.target)
     if kind == "pair":
@@ -66,7 +68,7 @@ def digits(key: jax.Array, task: Any = "0v1", **options: Any) -> Dataset:
             kind="binary",
             name=f"digits[{a}v{b}]",
             classes=np.array([b, a]),
-            **options,
+            **knobs,
         )
     if kind == "even_odd":
         return prepare(
@@ -76,10 +78,10 @@ def digits(key: jax.Array, task: Any = "0v1", **options: Any) -> Dataset:
             kind="binary",
             name="digits[even_odd]",
             classes=np.array(["odd", "even"]),
-            **options,
+            **knobs,
         )
     return prepare(
-        x, t, key, kind="multiclass", name="digits[multiclass]", classes=np.arange(10), **options
+        x, t, key, kind="multiclass", name="digits[multiclass]", classes=np.arange(10), **knobs
     )
 
 
@@ -87,10 +89,11 @@ def breast_cancer(key: jax.Array, **options: Any) -> Dataset:
     """scikit-learn's breast-cancer data (569 x 30): benign -> +1, malignant -> -1.
 
     The 30 features span four orders of magnitude; ``standardize=True`` is advisable
-    before the projection to the sphere. ``**options`` as in ``prepare``.
+    before the projection to the sphere. ``**options`` as in ``digits``.
     """
     from sklearn.datasets import load_breast_cancer
 
+    knobs = from_keywords(options)
     bunch = load_breast_cancer()
     x, t = np.asarray(bunch.data, np.float64), np.asarray(bunch.target)  # 0 malignant, 1 benign
     return prepare(
@@ -100,5 +103,5 @@ def breast_cancer(key: jax.Array, **options: Any) -> Dataset:
         kind="binary",
         name="breast_cancer",
         classes=np.array(["malignant", "benign"]),
-        **options,
+        **knobs,
     )

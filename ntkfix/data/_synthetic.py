@@ -14,6 +14,7 @@ import numpy as np
 from ntkfix._core.validate import check_choice, check_key, check_nonneg_float, check_positive_int
 from ntkfix._kernels.infinite import infinite_nngp
 from ntkfix._models.mlp import MLP, Params
+from ntkfix.data._options import from_keywords
 from ntkfix.data._prepare import Dataset, prepare
 
 
@@ -91,7 +92,7 @@ def synthetic(
       teacher_width, teacher_depth: the teacher's architecture.
       noise: standard deviation of the additive Gaussian label noise.
       binary: classification labels sign(y) instead of real targets.
-      **options: as in ``prepare`` (n_train/n_test are set here).
+      **options: as in ``digits`` (n_train/n_test are set here).
 
     Examples:
       >>> import jax
@@ -127,7 +128,7 @@ def synthetic(
         raise ValueError("target(x) returned NaN or inf")
     y = y + noise * np.asarray(jax.random.normal(k_noise, y.shape), np.float64)
     name = f"synthetic[{'teacher' if isinstance(target, str) else 'function'}, d={in_dim}]"
-    options = {"center": False, **options}
+    knobs = from_keywords({"center": False, **options, "n_train": n_tr, "n_test": int(n_test)})
     x = np.asarray(x, np.float64)
     if binary:
         if y.shape[1] != 1:
@@ -142,10 +143,8 @@ def synthetic(
             kind="binary",
             name=name,
             classes=np.array([-1, 1]),
-            n_train=n_tr,
-            n_test=int(n_test),
             extra_meta=meta,
-            **options,
+            **knobs,
         )
     return prepare(
         x,
@@ -153,8 +152,6 @@ def synthetic(
         k_prep,
         kind="regression",
         name=name,
-        n_train=n_tr,
-        n_test=int(n_test),
         extra_meta=meta,
-        **options,
+        **knobs,
     )

@@ -346,6 +346,10 @@ def test_ntk_regression_finite_width_is_min_norm_gd_limit():
         ntkfix.ntk_regression(model, p0, x, Y[:5], z)
     with pytest.raises(TypeError, match=r"model must be an ntkfix.MLP"):
         ntkfix.ntk_regression("net", None, x, Y, z)
+    with pytest.raises(TypeError, match=r"unexpected keyword argument 'rigde'; its knobs"):
+        ntkfix.ntk_regression(spec, None, x, Y, z, rigde=1e-3)
+    with pytest.raises(ValueError, match="ridge"):
+        ntkfix.ntk_regression(spec, None, x, Y, z, ridge=-1.0)
 
 
 # ---- found in review (moved from test_review_fixes.py) ----

@@ -355,3 +355,56 @@ def test_corrupt_labels_and_dtype_checks():
     x = np.random.default_rng(0).normal(size=(20, 3))
     with pytest.raises(TypeError, match="dtype must be a floating dtype"):
         ntkfix.data.from_arrays(x, np.arange(20) % 2, key, dtype=np.int32)
+
+
+# ---- the knobs of prepare: Split and Preprocessing ----
+def test_split_and_preprocessing_records_validate_their_fields():
+    assert data.Split().test_fraction == 0.2 and data.Preprocessing() == data.Preprocessing()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        data.Split().n_train = 3
+    for call, exc, msg in [
+        (lambda: data.Split(test_fraction=1.0), ValueError, r"test_fraction must lie in \[0, 1\)"),
+        (lambda: data.Split(n_train=0), ValueError, r"n_train must be None or an integer >= 1"),
+        (lambda: data.Split(n_test=2.5), ValueError, r"n_test must be None or an integer >= 0"),
+        (lambda: data.Split(drop_duplicates=1), TypeError, "drop_duplicates must be True or"),
+        (lambda: data.Split(indices=[1, 2, 3]), TypeError, r"indices must be None or a pair"),
+        (lambda: data.Split(indices=(np.zeros((2, 2)), [1])), ValueError, "train indices must"),
+        (lambda: data.Preprocessing(center="yes"), TypeError, "center must be True or False"),
+        (lambda: data.Preprocessing(p=2), ValueError, r"p must lie in \[0, 1\]"),
+        (lambda: data.Preprocessing(targets="pm"), ValueError, "unknown targets 'pm'"),
+        (lambda: data.Preprocessing(dtype=np.int32), TypeError, "dtype must be a floating"),
+    ]:
+        with pytest.raises(exc, match=msg):
+            call()
+    fixed = data.Split(indices=([0, 1], [2]))
+    assert fixed.indices[0].dtype == np.int64 and not fixed.indices[0].flags.writeable
+
+
+def test_prepare_takes_the_records_and_loaders_the_keywords():
+    x = np.random.default_rng(0).normal(size=(20, 3))
+    y = np.arange(20) % 2
+    split, prep = data.Split(n_test=5, drop_duplicates=True), data.Preprocessing(p=0.2)
+    ds = data.prepare(
+        x,
+        y,
+        KEY,
+        kind="binary",
+        name="toy",
+        classes=np.array([0, 1]),
+        split=split,
+        preprocessing=prep,
+    )
+    same = data.from_arrays(x, y, KEY, name="toy", n_test=5, drop_duplicates=True, p=0.2)
+    for a in ("x_train", "y_train", "x_test", "y_test"):
+        np.testing.assert_array_equal(getattr(ds, a), getattr(same, a))
+    assert ds.meta["p"] == 0.2 and ds.meta["duplicates_dropped"] is True
+    with pytest.raises(TypeError, match=r"split must be an ntkfix.data.Split"):
+        data.prepare(x, y, KEY, kind="binary", name="toy", classes=[0, 1], split=(y, y))
+    with pytest.raises(TypeError, match="unexpected keyword argument 'colour'; the options are"):
+        data.from_arrays(x, y, KEY, colour=1)
+    by_old_name = data.from_arrays(x, y, KEY, split=(np.arange(15), np.arange(15, 20)))
+    by_new_name = data.from_arrays(x, y, KEY, indices=(np.arange(15), np.arange(15, 20)))
+    np.testing.assert_array_equal(by_old_name.meta["test_index"], np.arange(15, 20))
+    np.testing.assert_array_equal(by_old_name.x_train, by_new_name.x_train)
+    with pytest.raises(TypeError, match="pass the fixed split once"):
+        data.from_arrays(x, y, KEY, split=(y, y), indices=(y, y))
