@@ -63,6 +63,31 @@ def test_readme_quick_start_prints_the_value_its_comment_gives(tmp_path):
     assert round(printed, digits) == float(claimed), (printed, claimed)
 
 
+README_WORDS = 600
+
+
+def test_readme_stays_short():
+    words = len((ROOT / "README.md").read_text().split())  # as `wc -w` counts, code included
+    assert words < README_WORDS, (
+        f"README.md has {words} words (limit {README_WORDS}): move details to docs/"
+    )
+
+
+def test_readme_times_of_the_two_commands_are_logged_in_the_benchmarks_page():
+    """Each time in the README's table of the two commands, ``TIME (DATE)``, is a row of
+    docs/benchmarks.md's run-time log: ``| DATE | `make ...` | TIME...``."""
+    readme = (ROOT / "README.md").read_text()
+    rows = re.findall(r"^\|.*\| `(make [\w-]+)` \| (.+?) \((\d{4}-\d\d-\d\d)\) \|$", readme, re.M)
+    assert sorted(r[0] for r in rows) == ["make report", "make test"], rows
+    log = (ROOT / "docs" / "benchmarks.md").read_text().split("## Run times of the two commands")
+    assert len(log) == 2, "docs/benchmarks.md has no 'Run times of the two commands' section"
+    for command, time, date in rows:
+        row = f"| {date} | `{command}` | {time}"
+        assert row in log[1], (
+            f"README's {command} time has no row in docs/benchmarks.md's run-time log: {row}"
+        )
+
+
 REMOTE = re.compile(r"""<(script|link|img|iframe)\b[^>]*\b(src|href)=["']?(https?:)?//""", re.I)
 
 
