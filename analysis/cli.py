@@ -137,7 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ntkfix._core.errors import USER_ERRORS
+    from ntkfix.errors import USER_ERRORS
 
     args = build_parser().parse_args(argv)
     import matplotlib

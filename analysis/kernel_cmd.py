@@ -21,7 +21,7 @@ import numpy as np
 
 import ntkfix
 from analysis.errors import UsageError
-from ntkfix._generalization.linalg import factorize
+from ntkfix.kernels import factorize
 
 # What the library's loaders (and numpy/pandas under them) raise for a file that cannot
 # be used: missing or unreadable, not .npz/.csv inside, wrong arrays or columns.
@@ -210,7 +210,7 @@ def _condition_note(name: str, K, standardized: bool) -> None:
     """A warning line when ``K`` is too ill-conditioned to solve with (the library's reason)."""
     try:
         factorize(K, name)
-    except ntkfix.IllConditionedKernel as e:
+    except ntkfix.errors.IllConditionedKernel as e:
         how = " Here: --standardize." if "standardize=True" in str(e) and not standardized else ""
         print(f"ntkfix kernel: warning: {e}{how}")
 
@@ -220,7 +220,7 @@ def _solve_report(name: str, K, y, binary: bool, normalized: bool) -> dict:
     out = {}
     try:
         info = ntkfix.complexity(K, y, return_info=True)
-    except ntkfix.IllConditionedKernel:
+    except ntkfix.errors.IllConditionedKernel:
         print(f"complexity_{name}: not computed (K is ill-conditioned: see the warning)")
         return out
     out[f"complexity_{name}"] = info.value
@@ -234,7 +234,7 @@ def _solve_report(name: str, K, y, binary: bool, normalized: bool) -> dict:
 
 def kernel_command(args) -> Path:
     with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", ntkfix.DataQualityWarning)
+        warnings.simplefilter("always", ntkfix.errors.DataQualityWarning)
         ds, labelled = load_user_data(
             args.data, args.label, not args.no_normalize, args.seed, args.standardize
         )
@@ -253,7 +253,7 @@ def kernel_command(args) -> Path:
     if inf_model is not None:
         inf = ntkfix.infinite_ntk(inf_model, xs)
         saved["infinite_ntk"] = np.asarray(inf)
-        results = {f"dist_{m}": ntkfix.kernel_distance(emp, inf, m) for m in ntkfix.KERNEL_METRICS}
+        results = {f"dist_{m}": ntkfix.kernel_distance(emp, inf, m) for m in ntkfix.kernels.METRICS}
     for name, K in saved.items():
         _condition_note(name, K, args.standardize)
     for k, v in results.items():

@@ -25,13 +25,13 @@ def versions() -> dict[str, str]:
     """Package versions and device, as columns for result tables."""
     import jax
 
-    from ntkfix._core import nt as _nt
+    import ntkfix
 
     return {
         "ntkfix_version": package_version("ntkfix"),
         "jax_version": jax.__version__,
         "neural_tangents_version": (
-            package_version("neural-tangents") if _nt.available() else "unavailable"
+            package_version("neural-tangents") if ntkfix.host.neural_tangents_available() else "unavailable"
         ),
         "device": f"{jax.default_backend()}:{jax.devices()[0].device_kind}",
     }

@@ -30,7 +30,7 @@ PANELS = {  # panel -> (columns drawn, solid first; y-axis label)
 
 def run_frame(run: Any) -> pd.DataFrame:
     """The tidy per-step table of a run (``TrainResult``, ``History`` or such a table)."""
-    if isinstance(run, (ntkfix.TrainResult, ntkfix.History)):
+    if isinstance(run, (ntkfix.results.TrainResult, ntkfix.results.History)):
         return run.to_frame()
     if isinstance(run, pd.DataFrame) and "step" in run.columns and "train_loss" in run.columns:
         return run
@@ -46,7 +46,7 @@ def is_run(obj: Any) -> bool:
         return bool(obj) and all(is_run(v) for v in obj.values())
     if isinstance(obj, pd.DataFrame):
         return "step" in obj.columns and "train_loss" in obj.columns
-    return isinstance(obj, (ntkfix.TrainResult, ntkfix.History))
+    return isinstance(obj, (ntkfix.results.TrainResult, ntkfix.results.History))
 
 
 def training_run(run: Any, path=None, title=None):

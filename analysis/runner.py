@@ -26,7 +26,7 @@ import pandas as pd
 
 from analysis.config import Config, ConfigError
 from analysis.provenance import stable_hash, versions
-from ntkfix._core.progress import Progress
+from ntkfix.host import Progress
 
 
 class InlineExecutor(cf.Executor):
@@ -107,7 +107,7 @@ def run_experiment(
       config: a validated ``Config``.
       out: output folder (``out/<experiment>/`` is used).
       executor: where cells run (default: in this process, one after another).
-      progress: show progress (``ntkfix._core.progress.Progress``: a bar on a terminal,
+      progress: show progress (``ntkfix.host.Progress``: a bar on a terminal,
         one plain line per finished cell otherwise).
       on_cell: called with each finished cell's knobs (tests use it to interrupt).
     """

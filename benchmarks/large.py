@@ -134,8 +134,8 @@ def main(argv=None) -> int:
     args = _parser().parse_args(argv)
 
     import ntkfix
-    from ntkfix._core.host import available_memory
-    from ntkfix._kernels.structured import ntk_flops
+    from ntkfix.host import available_memory
+    from ntkfix.kernels import ntk_flops
 
     spec, params, x = _workload(args)
     path = Path(args.path)

@@ -104,9 +104,9 @@ def build_network(method: str, job: dict):
         return lambda: ntkfix.empirical_ntk(fn, params, x, trace=trace, implementation=impl)
     if method not in NT_IMPL:
         raise ValueError(f"unknown method {method!r}; expected one of {METHODS}")
-    from ntkfix._core import nt as _nt
+    import ntkfix
 
-    nt = _nt.import_nt(f"benchmark method {method}")
+    nt = ntkfix.host.neural_tangents(f"benchmark method {method}")
     kernel = jax.jit(
         nt.empirical_ntk_fn(
             fn, trace_axes=(-1,) if trace else (), vmap_axes=0, implementation=NT_IMPL[method]

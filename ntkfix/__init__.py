@@ -13,27 +13,28 @@ Public API (everything else lives in private modules):
   ``arora_spec``, ``arora_init``, ``kernel_regression``, ``ntk_regression``;
 - training: ``train``, ``train_many`` (options: ``TrainOptions``),
   ``linearized_trajectory``, ``convergence_rates``, ``fit_geometric_rate``,
-  ``predicted_loss_rate``;
+  ``predicted_loss_rate``, ``steps_to_reach``;
 - conversion: ``to_relu``;
 - submodules: ``ntkfix.data`` (datasets), ``ntkfix.kernels``, ``ntkfix.results`` (the
-  result types), ``ntkfix.errors`` (exceptions and warnings);
-- environment: ``neural_tangents_available``.
+  result types), ``ntkfix.errors`` (exceptions and warnings), ``ntkfix.host`` (memory,
+  throughput, whether neural-tangents imports here, progress).
 """
 
 from importlib import metadata as _metadata
 
 from ntkfix import data as data
 from ntkfix import errors as errors
+from ntkfix import host as host
 from ntkfix import kernels as kernels
 from ntkfix import results as results
 from ntkfix._conversion.convert import to_relu as to_relu
-from ntkfix._core.nt import available as neural_tangents_available
 from ntkfix._core.nt import prepare_import as _prepare_neural_tangents
 from ntkfix._dynamics.linearized import linearized_trajectory as linearized_trajectory
 from ntkfix._dynamics.options import TrainOptions as TrainOptions
 from ntkfix._dynamics.rates import convergence_rates as convergence_rates
 from ntkfix._dynamics.rates import fit_geometric_rate as fit_geometric_rate
 from ntkfix._dynamics.rates import predicted_loss_rate as predicted_loss_rate
+from ntkfix._dynamics.rates import steps_to_reach as steps_to_reach
 from ntkfix._dynamics.train import train as train
 from ntkfix._dynamics.train import train_many as train_many
 from ntkfix._generalization.arora import arora_init as arora_init
@@ -88,10 +89,11 @@ __all__ = [
     "convergence_rates",
     "fit_geometric_rate",
     "predicted_loss_rate",
+    "steps_to_reach",
     "to_relu",
-    "neural_tangents_available",
     "data",
     "kernels",
     "results",
     "errors",
+    "host",
 ]

@@ -12,7 +12,9 @@ Every network returns its own ``KernelPlan`` (``Network.kernel_plan``): a ``Tile
 memory and operation count; the kernel object decides where it goes. The one-line
 functions (``ntkfix.empirical_ntk``, ``ntkfix.infinite_ntk``, ...) are thin calls into
 these objects. Also here: the reference ``empirical_ntk_autodiff`` (whole-batch
-``jax.jacrev``), ``stax_kernel``, ``ntk_flops`` and the kernel ``METRICS``.
+``jax.jacrev``), ``stax_kernel``, ``ntk_flops``, the kernel ``METRICS``, and for kernel
+matrices ``factorize`` (Cholesky with the library's diagnosis of a singular or
+ill-conditioned kernel) and the regression ``SOLVERS``.
 
 Examples:
   >>> import jax, ntkfix
@@ -25,6 +27,8 @@ Examples:
   'structured'
 """
 
+from ntkfix._generalization.large import SOLVERS as SOLVERS
+from ntkfix._generalization.linalg import factorize as factorize
 from ntkfix._kernels.disk import DiskOptions as DiskOptions
 from ntkfix._kernels.empirical import empirical_ntk_autodiff as empirical_ntk_autodiff
 from ntkfix._kernels.infinite import stax_kernel as stax_kernel
@@ -58,9 +62,11 @@ __all__ = [
     "Kernel",
     "KernelPlan",
     "METRICS",
+    "SOLVERS",
     "TileSource",
     "empirical",
     "empirical_ntk_autodiff",
+    "factorize",
     "infinite",
     "ntk_flops",
     "stax_kernel",

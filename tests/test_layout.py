@@ -7,7 +7,10 @@
 - no module over 450 lines;
 - no function or method over 80 lines of code (its docstring excluded) or over 10
   parameters (``self``/``cls`` not counted): more knobs travel in a frozen dataclass of
-  options; ``NOT_YET_SHORT`` lists the ones still being split, and must shrink;
+  options;
+- no module outside ``ntkfix/_models/`` checks which class a model is (every network is
+  met through the ``Network`` contract);
+- ``analysis/`` and ``benchmarks/`` use only ntkfix's public API (no ``ntkfix._...``);
 - nothing cites a file outside the repository (the design notes live in docs/design.md).
 """
 
@@ -26,16 +29,7 @@ MAX_FUNCTION_LINES = 80
 MAX_PARAMETERS = 10
 FUNCTION_FOLDERS = ("ntkfix", "analysis", "benchmarks")
 # functions still over a limit, being refactored elsewhere: ``path::qualified name``
-NOT_YET_SHORT = frozenset(
-    {
-        "ntkfix/_dynamics/loop.py::_record_jit",
-        "ntkfix/_dynamics/train.py::train",
-        "ntkfix/_dynamics/train.py::train_many",
-        "ntkfix/_kernels/disk.py::empirical_ntk_to_disk",
-        "ntkfix/_kernels/disk.py::write_kernel",
-        "ntkfix/_kernels/disk.py::infinite_ntk_to_disk",
-    }
-)
+
 
 
 def _module_name(path: pathlib.Path) -> str:
@@ -238,7 +232,7 @@ def test_function_counter_counts_code_lines_and_parameters():
 
 
 def test_no_function_over_the_limits():
-    bad = {name: size for name, size in _too_long().items() if name not in NOT_YET_SHORT}
+    bad = _too_long()
     listing = "\n".join(
         f"{name.replace('::', ':' + str(line) + ' ')}: {lines} code lines, {params} parameters"
         for name, (line, lines, params) in sorted(bad.items())
@@ -250,7 +244,102 @@ def test_no_function_over_the_limits():
         )
 
 
-def test_not_yet_short_only_lists_functions_still_over_the_limits():
-    fixed = sorted(NOT_YET_SHORT - set(_too_long()))
-    if fixed:
-        pytest.fail(f"within the limits now (or gone): remove from NOT_YET_SHORT: {fixed}")
+
+# The model classes; outside ntkfix/_models/ a model is met only through the contract.
+MODEL_CLASSES = frozenset(
+    "MLP FixedPattern MLPFixedPattern GraphFixedPattern Function ReluTwin Network".split()
+)
+
+
+def _class_names(node: ast.AST) -> set[str]:
+    """Names of the classes an isinstance/issubclass second argument refers to."""
+    elts = node.elts if isinstance(node, ast.Tuple) else [node]
+    out = set()
+    for e in elts:
+        if isinstance(e, ast.Name):
+            out.add(e.id)
+        elif isinstance(e, ast.Attribute):
+            out.add(e.attr)
+    return out
+
+
+def model_class_checks(source: str) -> list[tuple[int, str]]:
+    """(line, class) of every isinstance/issubclass against a model class, and every
+    call of the removed ``is_structured``, in ``source``."""
+    hits = []
+    for node in ast.walk(ast.parse(source)):
+        if not isinstance(node, ast.Call):
+            continue
+        fn = node.func.id if isinstance(node.func, ast.Name) else getattr(node.func, "attr", "")
+        if fn in ("isinstance", "issubclass") and len(node.args) == 2:
+            hits += [(node.lineno, c) for c in sorted(_class_names(node.args[1]) & MODEL_CLASSES)]
+        elif fn == "is_structured":
+            hits.append((node.lineno, "is_structured"))
+    return hits
+
+
+def test_the_class_check_finder_finds_class_checks():
+    src = "isinstance(m, (ntkfix.MLP, int))\nissubclass(t, Function)\nisinstance(a, dict)\n"
+    assert model_class_checks(src) == [(1, "MLP"), (2, "Function")]
+    assert model_class_checks("is_structured(model)") == [(1, "is_structured")]
+
+
+def test_no_class_checks_of_models_outside_the_models_package():
+    hits = [
+        f"{p.relative_to(ROOT)}:{line} {cls}"
+        for folder in ("ntkfix", "analysis", "benchmarks")
+        for p in sorted((ROOT / folder).rglob("*.py"))
+        if "_models" not in p.relative_to(ROOT).parts
+        for line, cls in model_class_checks(p.read_text())
+    ]
+    assert not hits, (
+        "class checks of models outside ntkfix/_models/ (ask the model through the Network "
+        f"contract instead): {hits}"
+    )
+
+
+def private_imports(source: str) -> list[tuple[int, str]]:
+    """(line, name) of every import of a private ntkfix module or name (a dotted part
+    after ``ntkfix`` starting with "_") and every ``ntkfix._...`` attribute read."""
+    private = lambda name: any(
+        part.startswith("_") and not part.endswith("__") for part in name.split(".")[1:]
+    )
+    hits = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            hits += [(node.lineno, a.name) for a in node.names if a.name.startswith("ntkfix.")]
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("ntkfix"):
+            hits += [(node.lineno, node.module)]
+            hits += [(node.lineno, f"{node.module}.{a.name}") for a in node.names]
+        elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+            if node.value.id == "ntkfix":
+                hits.append((node.lineno, f"ntkfix.{node.attr}"))
+    return sorted({(line, name) for line, name in hits if private(name)})
+
+
+def test_the_private_import_finder_finds_private_imports():
+    src = (
+        "from ntkfix._core.nt import available\nfrom ntkfix import data\n"
+        "from ntkfix.data._sklearn import digits\nimport ntkfix._kernels.cost\n"
+        "ntkfix._dynamics\nntkfix.kernels\nntkfix.__version__\n"
+    )
+    assert [line for line, _ in private_imports(src)] == [1, 1, 3, 3, 4, 5]
+
+
+@pytest.mark.parametrize("folder", ["analysis", "benchmarks"])
+def test_the_application_uses_only_the_public_api(folder):
+    hits = [
+        f"{p.relative_to(ROOT)}:{line} {name}"
+        for p in sorted((ROOT / folder).rglob("*.py"))
+        for line, name in private_imports(p.read_text())
+    ]
+    assert not hits, f"{folder}/ uses private ntkfix names (export what it needs): {hits}"
+
+
+def test_the_public_api_is_small_and_every_name_is_there():
+    import ntkfix
+
+    assert len(ntkfix.__all__) <= 32, len(ntkfix.__all__)
+    for module in (ntkfix, ntkfix.kernels, ntkfix.errors, ntkfix.results, ntkfix.data):
+        missing = [name for name in module.__all__ if not hasattr(module, name)]
+        assert not missing, f"{module.__name__}.__all__ names what it lacks: {missing}"

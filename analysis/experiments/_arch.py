@@ -33,7 +33,6 @@ import jax.numpy as jnp
 import ntkfix
 from analysis.config import Knob
 from analysis.experiments._task import Task, spec_for, sphere_task
-from ntkfix._core import nt as _nt
 
 ARCHS = ("mlp", "cnn")
 POOLING = ("global_avg", "flatten")
@@ -62,7 +61,7 @@ def check_trainable(cfg) -> None:
 
 def cnn(cell: dict[str, Any], one_gate: bool = False):
     """The stax triple (init_fn, apply_fn, kernel_fn) of a cell (module docstring)."""
-    stax = _nt.import_stax("arch='cnn'")
+    stax = ntkfix.host.neural_tangents("arch='cnn'").stax
     k, W_std = cell["kernel_size"], cell["W_std"]
     b_std = cell["b_std"] if cell["b_std"] > 0 else None
     relu = (lambda: stax.Elementwise(jax.nn.relu)) if one_gate else stax.Relu

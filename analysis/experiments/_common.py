@@ -28,9 +28,9 @@ class SeedRuns:
         vanishing NTK at theta_0).
     """
 
-    result: ntkfix.TrainResult | None
+    result: ntkfix.results.TrainResult | None
     trained: tuple[int, ...]
-    diverged: dict[int, ntkfix.TrainingDiverged]
+    diverged: dict[int, ntkfix.errors.TrainingDiverged]
 
     def position(self, seed: int) -> int | None:
         """Index of ``seed`` on ``result``'s seed axis (None if it diverged)."""
@@ -68,14 +68,12 @@ def train_seeds(spec: ntkfix.MLP, seeds, x, y, **kwargs) -> SeedRuns:
     vanishes at theta_0 (a narrow deep net with every ReLU dead, when lr is
     n / lambda_max) cannot be trained: it is recorded the same way (its ValueError).
     """
-    if not isinstance(spec, ntkfix.MLP):  # a network function with init(key) (``_arch.CNN``)
-        kwargs = {"init_fn": spec.init, **kwargs}
     todo = [int(s) for s in seeds]
-    diverged: dict[int, ntkfix.TrainingDiverged] = {}
+    diverged: dict[int, ntkfix.errors.TrainingDiverged] = {}
     while todo:
         try:
             res = ntkfix.train_many(spec, todo, x, y, **kwargs)
-        except ntkfix.TrainingDiverged as e:
+        except ntkfix.errors.TrainingDiverged as e:
             seed = todo[0] if e.seed is None else int(e.seed)
             diverged[seed] = e
             todo.remove(seed)

@@ -33,7 +33,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import ntkfix
-from ntkfix.data._sklearn import digits_task
+from ntkfix.data import digits_task
 
 TEACHER_TEST_SIZE = 1000
 FILE_KINDS = ("csv", "npz")
@@ -56,7 +56,7 @@ def user_file(name: str) -> tuple[str, str] | None:
 
 def _digits(name: str, prefix: str = "digits_") -> tuple[str, tuple[int, int] | None] | None:
     """The digits task a dataset name ``<prefix><task>`` names, as the library parses it
-    (``ntkfix.data._sklearn.digits_task``: ("even_odd", None) or ("pair", (a, b))), when
+    (``ntkfix.data.digits_task``: ("even_odd", None) or ("pair", (a, b))), when
     <task> is spelled "even_odd" or "<a>v<b>" (one name per dataset); else None."""
     task = name.removeprefix(prefix)
     if task == name:
@@ -105,7 +105,7 @@ def _load_file(kind: str, path: str, label: str, key: jax.Array, **options) -> n
 def _file_size(kind: str, path: str, label: str, mtime: float) -> int:
     """Rows of a user file, loaded (and so validated) once per modification time."""
     with warnings.catch_warnings():  # reported when a cell loads it
-        warnings.simplefilter("ignore", ntkfix.DataQualityWarning)
+        warnings.simplefilter("ignore", ntkfix.errors.DataQualityWarning)
         ds = _load_file(
             kind, path, label, jax.random.PRNGKey(0), test_fraction=0.0, center=False, sphere=False
         )

@@ -114,7 +114,7 @@ def _convert(cell, spec, task, runs: SeedRuns, seed: int, dtype_name: str) -> di
         x, x_test = jnp.asarray(task.x, dtype), jnp.asarray(task.x_test, dtype)
         model = ntkfix.FixedPattern(spec, p0)
         with warnings.catch_warnings():  # the rounding error is a column of its own
-            warnings.simplefilter("ignore", ntkfix.PrecisionWarning)
+            warnings.simplefilter("ignore", ntkfix.errors.PrecisionWarning)
             rspec, _, cert = ntkfix.to_relu(
                 model, params, x, margin=cell["margin"], floor=cell["floor"]
             )
@@ -145,7 +145,7 @@ def _convert(cell, spec, task, runs: SeedRuns, seed: int, dtype_name: str) -> di
 def _relu_width(rspec, cert) -> int:
     """The twin's hidden width: an MLP twin's ``width`` (2 m); a CNN twin's channels per
     conv layer, 2 x (units of its widest gate layer) / (8 x 8 positions)."""
-    if isinstance(rspec, ntkfix.MLP):
+    if getattr(rspec, "width", None) is not None:  # an MLP twin
         return rspec.width
     units = max(m.size for m in cert.M)
     return 2 * units // math.prod(_arch.DIGITS_SHAPE[:2])

@@ -61,7 +61,7 @@ from analysis.experiments._task import (
     trainable_arg,
 )
 from analysis.fits import loglog_fit
-from ntkfix._dynamics.rates import steps_to_reach
+from ntkfix import steps_to_reach
 
 KNOBS = knobs(
     width=256,

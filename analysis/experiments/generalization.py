@@ -177,7 +177,7 @@ def net_rows(spec, p0, ds, cell, limit) -> list[dict]:
                 record_every=cell["steps"],
                 track=(),
             )
-        except ntkfix.TrainingDiverged as e:
+        except ntkfix.errors.TrainingDiverged as e:
             rows.append({**row, "diverged": True, "lr": e.lr})
             continue
         f_test = np.asarray(model.apply(res.params, ds.x_test), np.float64)
@@ -210,10 +210,10 @@ def run_cell(cell: dict) -> list[dict]:
     nearly parallel says how to standardize in a config."""
     try:
         return _run_cell(cell)
-    except ntkfix.IllConditionedKernel as e:
+    except ntkfix.errors.IllConditionedKernel as e:
         if "standardize=True" not in str(e) or cell["standardize"]:
             raise
-        raise ntkfix.IllConditionedKernel(
+        raise ntkfix.errors.IllConditionedKernel(
             f"{e} In this config: standardize = true.",
             e.condition_number,
             e.max_condition,

@@ -51,8 +51,8 @@ from analysis.config import Knob, defaults
 from analysis.experiments import Experiment, generalization, require
 from analysis.experiments._datasets import check_sizes, load_dataset
 from analysis.experiments._precision import DTYPES
-from ntkfix._core.host import available_memory
-from ntkfix._generalization.large import SOLVERS
+from ntkfix.host import available_memory
+from ntkfix.kernels import SOLVERS
 
 KNOBS = {
     "dataset": Knob("mnist1d_even_odd"),  # as in ``generalization`` (``_datasets``)

@@ -33,7 +33,7 @@ KNOBS = knobs(
     W_std=2**0.5,
     b_std=0.0,
     parameterization=Knob("ntk", choices=("ntk", "standard")),
-    metrics=Knob(["fro", "spectral", "alignment", "cka"], choices=tuple(ntkfix.KERNEL_METRICS)),
+    metrics=Knob(["fro", "spectral", "alignment", "cka"], choices=tuple(ntkfix.kernels.METRICS)),
     **_arch.KNOBS,
 )
 SCHEMA = defaults(KNOBS)

@@ -37,7 +37,7 @@ from analysis.experiments._common import SeedRuns, train_cell
 from analysis.experiments._rows import NAN, compact
 from analysis.experiments._task import NET_DEFAULTS, knobs, spec_for, sphere_task
 from analysis.fits import loglog_fit
-from ntkfix._dynamics.rates import steps_to_reach
+from ntkfix import steps_to_reach
 
 KNOBS = knobs(
     n=64,

@@ -12,19 +12,18 @@ gate it carries the pair [relu(u), relu(M u + z)] (twice the channels of the ReL
 and everything between gates is linear in the pairs. It equals the FAP net on every
 input where the identity holds (no u == 0 < z), up to the rounding of the cancellation.
 One constant per gate (per ReLU layer). The twin is returned as a ``ReluTwin`` (a
-``Function``, ``ntkfix._models.twin``): ``twin.apply(twin_params, x)`` with ``twin_params = {"params0", "params",
-"M"}``, evaluated in this factored form (the doubled-channel weights are never
-materialized). ``twin.stax()`` gives it as a stax-style pair ``(init_fn, apply_fn)`` for
-neural-tangents' finite-width tools (``nt.empirical_ntk_fn``, ``nt.linearize``); it has
-no ``kernel_fn``: the twin's weights are the trained ones, not a random initialization
-whose infinite-width limit a ``kernel_fn`` would describe.
+``Function``, ``ntkfix._models.twin``): ``twin.apply(twin_params, x)`` with
+``twin_params = {"params0", "params", "M"}``, evaluated in this factored form (the
+doubled-channel weights are never materialized). ``twin.stax()`` gives it as a stax-
+style pair ``(init_fn, apply_fn)`` for neural-tangents' finite-width tools
+(``nt.empirical_ntk_fn``, ``nt.linearize``); it has no ``kernel_fn``: the twin's weights
+are the trained ones, not a random initialization whose infinite-width limit a
+``kernel_fn`` would describe.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import functools
-from collections.abc import Callable
 from typing import Any
 
 import jax
@@ -45,9 +44,7 @@ def _flat(u: jax.Array) -> jax.Array:
     return u.reshape(u.shape[0], -1)
 
 
-def _check(
-    model, params, twin, tp, M, x, shape=None
-) -> EquivalenceCheck:
+def _check(model, params, twin, tp, M, x, shape=None) -> EquivalenceCheck:
     if shape is not None and tuple(x.shape[1:]) != tuple(shape):
         raise ValueError(
             f"x_new must have the shape per example of the data the twin was built for, "

@@ -54,9 +54,7 @@ Params = list  # an ntkfix.MLP's stax.serial params (``spec`` below is the MLP: 
 # imported, the models depend on their twins' construction, not the other way)
 
 
-def layer_terms(
-    model, params: Params, x: jax.Array
-) -> list[tuple[jax.Array, jax.Array]]:
+def layer_terms(model, params: Params, x: jax.Array) -> list[tuple[jax.Array, jax.Array]]:
     """(u_l, z_l), each (n, width), for every hidden layer (gate and value pre-activations)."""
     spec = model.spec
     us = spec.preactivations(model.params0, x)[: spec.depth]
@@ -91,7 +89,7 @@ def twin_params(spec, params0: Params, params: Params, M: tuple[Any, ...]) -> Pa
     return out
 
 
-def twin_spec(spec) :
+def twin_spec(spec):
     """The twin's spec: width 2m, same depth, standard parameterization, bias iff spec has."""
     return dataclasses.replace(spec, width=2 * spec.width, parameterization="standard")
 

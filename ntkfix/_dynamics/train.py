@@ -36,11 +36,7 @@ import numpy as np
 
 from ntkfix._core.validate import (
     check_choice,
-    check_inputs,
-    check_nonneg_float,
-    check_positive_int,
     check_targets,
-    normalize_layers,
 )
 from ntkfix._dynamics.loop import RunConfig, finish, run_batch, run_host, run_one
 from ntkfix._dynamics.options import TrainOptions
@@ -51,6 +47,7 @@ from ntkfix._models.network import Network
 
 Model = Network
 Params = Any
+
 
 def _inputs(model, params, x, x_test, trainable):
     """(selection, x, x_test, out_dim): the trained part (``Network.check_trainable``) and
@@ -127,11 +124,11 @@ def _network_of(spec: Any) -> Network:
 def _inits(base: Network, keys: list, init_fn: Any, dtype) -> list:
     """theta_0 per key: ``init_fn(key)`` (cast to ``dtype``), or the network's own
     ``init(key, dtype)`` (an ``MLP``'s: bitwise equal to ``spec.init(key)``)."""
+    cast = lambda p: jax.tree_util.tree_map(lambda a: jnp.asarray(a, dtype), p)
     if init_fn is None:
-        return [base.init(key, dtype) for key in keys]
+        return [cast(base.init(key, dtype)) for key in keys]
     if not callable(init_fn):
         raise TypeError(f"init_fn must be a function init_fn(key) -> params, got {init_fn!r}")
-    cast = lambda p: jax.tree_util.tree_map(lambda a: jnp.asarray(a, dtype), p)
     return [cast(base.check_params(init_fn(key), "init_fn(key)")) for key in keys]
 
 

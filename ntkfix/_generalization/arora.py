@@ -49,7 +49,7 @@ from ntkfix._kernels.budget import check_memory_kernel
 from ntkfix._kernels.closed_form import arccos_relu, closed_form_block, snap_tolerance
 from ntkfix._kernels.layout import mirrored
 from ntkfix._kernels.tiling import TileRunner, TileSource, tiled_kernel
-from ntkfix._models.mlp import MLP, Params
+from ntkfix._models.mlp import MLP, Params, check_mlp
 
 
 def arora_kernel(x1: Any, x2: Any = None) -> jax.Array:
@@ -152,9 +152,7 @@ def arora_init(spec: MLP, key: jax.Array, dtype: Any = None) -> Params:
       key: a ``jax.random`` key.
       dtype: floating dtype, as in ``MLP.init``.
     """
-    if not isinstance(spec, MLP):
-        raise TypeError(f"spec must be an ntkfix.MLP, got {type(spec).__name__}")
-    params = spec.init(check_key(key), dtype)
+    params = check_mlp(spec).init(check_key(key), dtype)
     W, b = params[-1]
     signs = jnp.where(W >= 0, 1.0, -1.0).astype(W.dtype)
     if spec.parameterization == "standard":  # the readout scale lives in the weights

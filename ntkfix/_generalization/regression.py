@@ -26,7 +26,6 @@ import numpy as np
 
 from ntkfix._core.validate import (
     as_host_float64,
-    check_inputs,
     check_matrix,
     check_outputs,
     check_targets,
@@ -35,12 +34,10 @@ from ntkfix._generalization.large import as_kernel_array, checked_factor, use_pc
 from ntkfix._generalization.large import solve as pcg_solve
 from ntkfix._generalization.linalg import factorize, kernel_dtype
 from ntkfix._kernels.empirical import empirical_ntk
-from ntkfix._kernels.infinite import infinite_ntk
+from ntkfix._kernels.kernel import InfiniteKernel
 from ntkfix._kernels.layout import flatten_full
 from ntkfix._kernels.streamed import stream_abs_quadratic, stream_matmul
 from ntkfix._models.base import check_model
-from ntkfix._models.fixed import FixedPattern
-from ntkfix._models.mlp import MLP
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -186,7 +183,7 @@ def kernel_regression(
 
 
 def ntk_regression(
-    model: MLP | FixedPattern,
+    model: Any,
     params: Any,
     x_train: Any,
     y_train: Any,
@@ -230,23 +227,21 @@ def ntk_regression(
         )
     return_info = solve.get("return_info", False)
     model = check_model(model)
-    spec = model.spec
-    x_train = check_inputs(x_train, "x_train", spec.in_dim)
-    x_test = check_inputs(x_test, "x_test", spec.in_dim)
+    x_train = model.check_inputs(x_train, "x_train")
+    x_test = model.check_inputs(x_test, "x_test")
     y = check_targets(
         y_train, "y_train", rows=x_train.shape[0], against="x_train", promote=False, host=True
     )
     k = 1 if y.ndim == 1 else y.shape[1]
-    if k != spec.out_dim:
-        raise ValueError(
-            f"y_train has {k} output column(s) but the network has out_dim={spec.out_dim}"
-        )
     regress = lambda Ktt, Kxt, yy, f0tr, f0te: kernel_regression(
         Ktt, yy, Kxt, f_train_0=f0tr, f_test_0=f0te, **solve
     )
-    if params is None:
-        kern = lambda a, b=None: infinite_ntk(spec, a, b, backend=backend, trainable=trainable)
-        return regress(kern(x_train), kern(x_test, x_train), y, None, None)
+    if params is None:  # per output (the infinite-width kernel is the same for each)
+        K = InfiniteKernel(model, "ntk", trainable=trainable, backend=backend)
+        return regress(K(x_train), K(x_test, x_train), y, None, None)
+    out_dim = model.output_shape(model.check_params(params), x_train)[1]
+    if k != out_dim:
+        raise ValueError(f"y_train has {k} output column(s) but the network has out_dim={out_dim}")
     kern = lambda a, b=None: empirical_ntk(model, params, a, b, trace=(k == 1), trainable=trainable)
     f0 = (
         (lambda a: model.apply(params, a))

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 # ``spec`` below is an ``ntkfix.MLP`` (read by its geometry methods; not imported:
 # the models depend on the kernels, not the other way).
-
 import functools
 import math
 

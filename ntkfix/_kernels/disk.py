@@ -7,17 +7,17 @@ estimate and its refusal) and ``write`` (the loop). Its front ends are the kerne
 objects' ``to_disk`` (``ntkfix._kernels.kernel``) and ``empirical_ntk_to_disk`` /
 ``infinite_ntk_to_disk`` / ``infinite_nngp_to_disk``.
 
-K(x, x) (n, n), traced over the outputs, is written into ``path`` (a .npy memory map, ``numpy.lib.format.open_memmap``) while it
-is computed, with the tiling of ``ntkfix._kernels.tiling`` (only tiles on and above the diagonal
-are computed; each is written with its transpose). A sidecar text file
-``path + ".progress"`` holds a JSON header (shape, dtype, tile size and a fingerprint
-of the model, parameters and inputs) and one line ``i j`` per finished tile, appended
-and flushed right after the tile's data were written into the map (both then sit in
-the page cache, which survives the process being interrupted or killed; they are synced
-to disk every ``SYNC_SECONDS``, or after every tile with ``durable=True``). Calling
-again with the same arguments resumes: finished tiles are skipped, and the finished
-result equals a one-shot run bit for bit. Different inputs for an existing file are
-refused.
+K(x, x) (n, n), traced over the outputs, is written into ``path`` (a .npy memory map,
+``numpy.lib.format.open_memmap``) while it is computed, with the tiling of
+``ntkfix._kernels.tiling`` (only tiles on and above the diagonal are computed; each is
+written with its transpose). A sidecar text file ``path + ".progress"`` holds a JSON
+header (shape, dtype, tile size and a fingerprint of the model, parameters and inputs)
+and one line ``i j`` per finished tile, appended and flushed right after the tile's data
+were written into the map (both then sit in the page cache, which survives the process
+being interrupted or killed; they are synced to disk every ``SYNC_SECONDS``, or after
+every tile with ``durable=True``). Calling again with the same arguments resumes:
+finished tiles are skipped, and the finished result equals a one-shot run bit for bit.
+Different inputs for an existing file are refused.
 
 Before anything is written, memory and time are estimated (features of all n inputs
 are kept in memory: n * sum_l (fan_in_l + k m) * itemsize bytes, plus a few tiles; disk

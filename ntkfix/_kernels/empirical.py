@@ -12,13 +12,11 @@ Novak et al. 2022, "Fast finite width neural tangent kernel" (arXiv:2206.08720).
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import jax
 import jax.numpy as jnp
-
-import os
-
 import numpy as np
 
 from ntkfix._kernels.kernel import EmpiricalKernel

@@ -121,7 +121,9 @@ class Kernel(abc.ABC):
             raise TypeError(f"{self.name}_to_disk writes files: it cannot run inside jax.jit/vmap")
         plan = self.plan(x, None)
         if not plan.trace:
-            raise ValueError("to_disk writes traced kernels (n, n): make the kernel with trace=True")
+            raise ValueError(
+                "to_disk writes traced kernels (n, n): make the kernel with trace=True"
+            )
         return write_kernel(plan, x, path, self.fingerprint(x), self.dtype(x), opts)
 
     def estimate(self, x1: Any, x2: Any = None, *, devices: int = 1) -> Estimate:
@@ -269,4 +271,3 @@ class InfiniteKernel(Kernel):
 
     def example_shape(self):
         return self.model.input_shape
-

@@ -35,7 +35,7 @@ def _pairs(n1: int, n2: int | None) -> int:
 
 
 def resolve_backend(backend: str, subset: bool) -> str:
-    """"auto" -> "closed_form" (it equals neural-tangents' kernel to rounding, faster)."""
+    """ "auto" -> "closed_form" (it equals neural-tangents' kernel to rounding, faster)."""
     check_choice(backend, "backend", BACKENDS)
     if backend == "neural_tangents" and subset:
         raise ValueError(

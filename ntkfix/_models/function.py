@@ -123,7 +123,10 @@ class Function(Network):
     def infinite_plan(self, which: str, x1: Any, n2: int | None, **options) -> KernelPlan:
         """The stax ``kernel_fn``'s kernel, tile by tile (``limits.stax_plan``)."""
         if self.kernel_fn is None:
-            return super().infinite_plan(which, x1, n2)
+            raise ValueError(
+                "an infinite-width kernel needs an ntkfix.MLP or a stax triple (init_fn, "
+                "apply_fn, kernel_fn); this model is a plain function without a kernel_fn"
+            )
         if options.get("trainable") is not None:
             raise ValueError(
                 "trainable= needs an ntkfix.MLP: a stax kernel_fn has no layer subsets"
@@ -131,6 +134,15 @@ class Function(Network):
         return stax_plan(self.kernel_fn, which, x1, n2)
 
     _twin_hint = " (pass FixedPattern(f, params0), the FAP twin to convert)"
+
+    def init(self, key: Any, dtype: Any = None) -> Any:
+        """``fn.init(key, dtype)`` when the function object carries one (a network class
+        with ``__call__(params, x)`` and ``init``); otherwise ``train_many`` needs
+        ``init_fn``."""
+        init = getattr(self.fn, "init", None)
+        if not callable(init):
+            return super().init(key, dtype)
+        return self.check_params(init(key, dtype), "fn.init(key, dtype)")
 
     def describe(self) -> str:
         fn = self.fn

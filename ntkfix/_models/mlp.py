@@ -51,6 +51,13 @@ Gates = list  # one bool (n, width) array per hidden layer
 PARAMETERIZATIONS = ("ntk", "standard")
 
 
+def check_mlp(spec: Any, name: str = "spec") -> MLP:
+    """``spec`` if it is an ``ntkfix.MLP``, else a TypeError naming ``name``."""
+    if not isinstance(spec, MLP):
+        raise TypeError(f"{name} must be an ntkfix.MLP, got {type(spec).__name__}")
+    return spec
+
+
 @jax.tree_util.register_pytree_node_class
 @dataclasses.dataclass(frozen=True)
 class MLP(Network):

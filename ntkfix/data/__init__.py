@@ -47,6 +47,7 @@ from ntkfix.data._prepare import split_indices as split_indices
 from ntkfix.data._prepare import standardize_features as standardize_features
 from ntkfix.data._sklearn import breast_cancer as breast_cancer
 from ntkfix.data._sklearn import digits as digits
+from ntkfix.data._sklearn import digits_task as digits_task
 from ntkfix.data._synthetic import Teacher as Teacher
 from ntkfix.data._synthetic import sphere as sphere
 from ntkfix.data._synthetic import synthetic as synthetic
@@ -61,6 +62,7 @@ __all__ = [
     "center_features",
     "corrupt_labels",
     "digits",
+    "digits_task",
     "encode",
     "from_arrays",
     "from_csv",

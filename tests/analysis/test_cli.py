@@ -72,10 +72,10 @@ def test_bad_executor_is_one_line(capsys):
 @pytest.mark.parametrize(
     "error",
     [
-        ntkfix.KernelTooLarge("the kernel needs 80 GiB, 12 GiB are available"),
-        ntkfix.IllConditionedKernel("singular kernel", np.inf, 1e12, 0.0),
-        ntkfix.TrainingDiverged(step=10, loss=1e30, lr=5.0),
-        ntkfix.NeuralTangentsUnavailable("neural-tangents is not installed"),
+        ntkfix.errors.KernelTooLarge("the kernel needs 80 GiB, 12 GiB are available"),
+        ntkfix.errors.IllConditionedKernel("singular kernel", np.inf, 1e12, 0.0),
+        ntkfix.errors.TrainingDiverged(step=10, loss=1e30, lr=5.0),
+        ntkfix.errors.NeuralTangentsUnavailable("neural-tangents is not installed"),
         UsageError("bad input"),
         ConfigError("bad config"),
         ExecutorError("no scheduler"),

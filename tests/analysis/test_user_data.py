@@ -106,8 +106,8 @@ def test_without_standardize_the_user_is_warned(wine, tmp_path):
         "train_width": 0,
         "dtype": "float32",
     }
-    with pytest.warns(ntkfix.DataQualityWarning, match=r"wine01\.csv: feature scales differ by"):
-        with pytest.raises(ntkfix.IllConditionedKernel, match="standardize=True") as e:
+    with pytest.warns(ntkfix.errors.DataQualityWarning, match=r"wine01\.csv: feature scales differ by"):
+        with pytest.raises(ntkfix.errors.IllConditionedKernel, match="standardize=True") as e:
             gen.run_cell(cell)
     assert str(e.value).endswith("In this config: standardize = true.")
 
@@ -132,9 +132,9 @@ def test_duplicates_reported_and_dropped(tmp_path):
         "widths": [16],
         "train_width": 0,
     }
-    with pytest.warns(ntkfix.DataQualityWarning, match=r"of 30 test rows have an exact dup"):
+    with pytest.warns(ntkfix.errors.DataQualityWarning, match=r"of 30 test rows have an exact dup"):
         kept = gen.run_cell(cell)
-    with pytest.warns(ntkfix.DataQualityWarning, match=r"dropped from the test set"):
+    with pytest.warns(ntkfix.errors.DataQualityWarning, match=r"dropped from the test set"):
         dropped = gen.run_cell({**cell, "drop_duplicates": True})
     n_dup = kept[0]["n_duplicates"]
     assert n_dup == 8 and kept[0]["test_size"] == 30

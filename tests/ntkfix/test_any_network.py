@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import ntkfix
-from ntkfix import UnsupportedOperation
+from ntkfix.errors import UnsupportedOperation
 from tests.helpers import assert_close, rel_err, requires_nt
 
 SPEC = ntkfix.MLP(5, 16, 2, W_std=1.3, b_std=0.2, out_dim=2)
@@ -79,11 +79,11 @@ def test_plain_function_mlp_equals_the_structured_path(trace):
 def test_tiled_generic_kernel_equals_the_whole_batch_jacobian(block_size):
     p = cnn_params()
     K = ntkfix.empirical_ntk(cnn_fn, p, XI, block_size=block_size)
-    assert_close(K, ntkfix.empirical_ntk_autodiff(cnn_fn, p, XI))
+    assert_close(K, ntkfix.kernels.empirical_ntk_autodiff(cnn_fn, p, XI))
     assert np.array_equal(np.asarray(K), np.asarray(K).T)  # symmetric tiles: exact
     full = ntkfix.empirical_ntk(cnn_fn, p, XI, XI[:2], trace=False, block_size=block_size)
     assert full.shape == (6, 2, 2, 2)
-    assert_close(full, ntkfix.empirical_ntk_autodiff(cnn_fn, p, XI, XI[:2], trace=False))
+    assert_close(full, ntkfix.kernels.empirical_ntk_autodiff(cnn_fn, p, XI, XI[:2], trace=False))
 
 
 def test_fap_of_a_cnn_at_params0_is_the_relu_cnn_with_its_gradient_and_ntk():
@@ -269,7 +269,7 @@ def test_infinite_kernels_of_a_stax_model_are_its_kernel_fn_tiled(nt, block_size
     kernel_fn = triple[2]
     for which, fn in (("ntk", ntkfix.infinite_ntk), ("nngp", ntkfix.infinite_nngp)):
         want = kernel_fn(XI, None, which)
-        got = ntkfix.stax_kernel(triple, XI, None, which, block_size=block_size)
+        got = ntkfix.kernels.stax_kernel(triple, XI, None, which, block_size=block_size)
         assert_close(got, want)
         assert_close(fn(triple, XI, XI[:2]), kernel_fn(XI, XI[:2], which))
     _, p0 = triple[0](jax.random.PRNGKey(0), (-1, 8, 8, 1))
@@ -354,7 +354,7 @@ def test_a_flax_model_and_its_fap_twin():
     fap = ntkfix.FixedPattern(model.apply, v0)
     assert_close(fap.apply(v0, XI), model.apply(v0, XI))
     K = ntkfix.empirical_ntk(model.apply, v0, XI, block_size=4)
-    assert_close(K, ntkfix.empirical_ntk_autodiff(model.apply, v0, XI))
+    assert_close(K, ntkfix.kernels.empirical_ntk_autodiff(model.apply, v0, XI))
     assert_close(ntkfix.empirical_ntk(fap, v0, XI), K)
     v = moved(v0, 0.5)
     assert rel_err(fap.apply(v, XI), model.apply(v, XI)) > 1e-3

@@ -118,7 +118,7 @@ def test_complexity_jitter_explicit_and_auto():
     x = np.concatenate([x, x[:1]])  # a duplicate point: K is singular
     K = np.asarray(ntkfix.arora_kernel(x))
     y = _labels(7)
-    with pytest.raises(ntkfix.IllConditionedKernel, match=r"(?s)K \(7 x 7\).*jitter='auto'") as e:
+    with pytest.raises(ntkfix.errors.IllConditionedKernel, match=r"(?s)K \(7 x 7\).*jitter='auto'") as e:
         ntkfix.complexity(K, y)
     assert isinstance(e.value, ValueError) and e.value.condition_number > e.value.max_condition
     info = ntkfix.complexity(K, y, jitter=1e-3, return_info=True)
@@ -137,7 +137,7 @@ def test_complexity_jitter_explicit_and_auto():
 
 def test_ill_conditioned_positive_definite_kernel_is_refused():
     K = np.diag([1.0, 1e-15])
-    with pytest.raises(ntkfix.IllConditionedKernel, match=r"condition number ~ 1e\+15") as e:
+    with pytest.raises(ntkfix.errors.IllConditionedKernel, match=r"condition number ~ 1e\+15") as e:
         ntkfix.complexity(K, [1.0, 1.0])
     assert e.value.condition_number == pytest.approx(1e15, rel=1e-6)
     assert np.isfinite(ntkfix.complexity(K, [1.0, 1.0], max_condition=np.inf))
@@ -206,7 +206,7 @@ def test_bound_says_when_vacuous():
         (dict(jitter=-1.0), ValueError, r"jitter must be a finite number >= 0"),
         (dict(jitter="big"), ValueError, r"jitter must be a number >= 0 or 'auto'"),
         (dict(max_condition=0.5), ValueError, r"max_condition must be a number > 1"),
-        (dict(K=-np.eye(4)), ntkfix.IllConditionedKernel, r"not positive definite"),
+        (dict(K=-np.eye(4)), ntkfix.errors.IllConditionedKernel, r"not positive definite"),
     ],
 )
 def test_bound_bad_input(kwargs, exc, msg):
@@ -257,7 +257,7 @@ def test_kernel_regression_matches_numpy():
         (dict(f_test_0=np.ones((4, 2))), ValueError, r"f_test_0 must have shape \(5, 2\)"),
         (
             dict(K_train_train=np.ones((9, 9))),
-            ntkfix.IllConditionedKernel,
+            ntkfix.errors.IllConditionedKernel,
             r"pass ridge=<float > 0>",
         ),
     ],
@@ -279,7 +279,7 @@ def test_duplicate_points_raise_not_nan():
     xd = np.concatenate([x, x[:2]])
     Yd = np.concatenate([Y, -Y[:2]])  # conflicting labels on the duplicates
     K, Kx = np.asarray(ntkfix.arora_kernel(xd)), np.asarray(ntkfix.arora_kernel(z, xd))
-    with pytest.raises(ntkfix.IllConditionedKernel, match=r"K_train_train \(11 x 11\)"):
+    with pytest.raises(ntkfix.errors.IllConditionedKernel, match=r"K_train_train \(11 x 11\)"):
         ntkfix.kernel_regression(K, Yd, Kx)
     out = ntkfix.kernel_regression(K, Yd, Kx, ridge=1e-3)
     np.testing.assert_allclose(

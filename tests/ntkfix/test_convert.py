@@ -229,7 +229,7 @@ def test_certificate_states_the_rounding_error_it_achieves():
     p1 = jax.tree_util.tree_map(lambda a: 30.0 * a, spec.init(jax.random.PRNGKey(1), jnp.float32))
     x = jax.random.normal(jax.random.PRNGKey(2), (20, 3), jnp.float32)
     model = ntkfix.FixedPattern(spec, p0)
-    with pytest.warns(ntkfix.PrecisionWarning, match=r"rounding error is .*\(rtol 1e-09"):
+    with pytest.warns(ntkfix.errors.PrecisionWarning, match=r"rounding error is .*\(rtol 1e-09"):
         _, _, cert = ntkfix.to_relu(model, p1, x, rtol=1e-9)
     assert cert.identity_holds and not cert.exact
     err = cert.building.max_error_ok / cert.building.output_scale

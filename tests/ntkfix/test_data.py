@@ -318,7 +318,7 @@ X4 = np.arange(8.0).reshape(4, 2) + 1.0
         ),
     ],
 )
-@pytest.mark.filterwarnings("ignore::ntkfix.DataQualityWarning")  # constant rows repeat
+@pytest.mark.filterwarnings("ignore::ntkfix.errors.DataQualityWarning")  # constant rows repeat
 def test_bad_input(tmp_path, call, exc, msg):
     with pytest.raises(exc, match=msg):
         call(tmp_path)

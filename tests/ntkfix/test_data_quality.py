@@ -29,7 +29,7 @@ def _scaled_csv(path, n=60, big=1000.0, seed=0):
 
 def test_scale_warning_names_the_spread_and_standardize(tmp_path):
     frame = _scaled_csv(tmp_path / "t.csv")
-    with pytest.warns(ntkfix.DataQualityWarning, match=r"t\.csv: feature scales differ") as rec:
+    with pytest.warns(ntkfix.errors.DataQualityWarning, match=r"t\.csv: feature scales differ") as rec:
         ds = data.from_csv(tmp_path / "t.csv", "label", KEY)
     assert "pass standardize=True" in str(rec[0].message)
     raw = frame.drop(columns="label").to_numpy()[ds.meta["train_index"]]
@@ -47,13 +47,13 @@ def test_duplicates_across_split_reported_and_dropped(tmp_path):
     x = rng.normal(size=(40, 3))
     x[30:] = x[:10]  # rows 30..39 repeat rows 0..9
     y = (x[:, 0] > 0).astype(int)
-    with pytest.warns(ntkfix.DataQualityWarning, match=r"of 10 test rows have an exact dup"):
+    with pytest.warns(ntkfix.errors.DataQualityWarning, match=r"of 10 test rows have an exact dup"):
         ds = data.from_arrays(x, y, KEY, n_test=10)
     tr, te = ds.meta["train_index"], ds.meta["test_index"]
     want = [i for i in te if any(np.array_equal(x[i], x[j]) for j in tr)]
     assert sorted(ds.meta["duplicates"].tolist()) == sorted(want) and len(want) > 0
     assert not ds.meta["duplicates_dropped"]
-    with pytest.warns(ntkfix.DataQualityWarning, match=r"dropped from the test set"):
+    with pytest.warns(ntkfix.errors.DataQualityWarning, match=r"dropped from the test set"):
         dd = data.from_arrays(x, y, KEY, n_test=10, drop_duplicates=True)
     assert dd.n_test == 10 - len(want)
     assert set(dd.meta["test_index"].tolist()) == set(te.tolist()) - set(want)
@@ -82,13 +82,13 @@ def _ntk(ds):
     return ntkfix.empirical_ntk(spec, spec.init(KEY, jnp.float32), ds.x_train)
 
 
-@pytest.mark.filterwarnings("ignore::ntkfix.DataQualityWarning")
+@pytest.mark.filterwarnings("ignore::ntkfix.errors.DataQualityWarning")
 def test_ill_conditioned_kernel_suggests_standardize(tmp_path):
     path = wine_csv(tmp_path / "wine01.csv")
     ds = data.from_csv(path, "label", KEY, dtype=jnp.float32)  # a user's default dtype
     K = _ntk(ds)
     for jitter in (0.0, "auto"):
-        with pytest.raises(ntkfix.IllConditionedKernel, match=r"standardize=True") as e:
+        with pytest.raises(ntkfix.errors.IllConditionedKernel, match=r"standardize=True") as e:
             ntkfix.complexity(K, ds.y_train, jitter=jitter)
     share = parallel_share(np.asarray(K, np.float64))
     assert share > 0.05
@@ -98,6 +98,6 @@ def test_ill_conditioned_kernel_suggests_standardize(tmp_path):
     # duplicates alone: singular, but no advice to standardize
     x = np.asarray(ok.x_train)
     x = np.concatenate([x, x[:2]])
-    with pytest.raises(ntkfix.IllConditionedKernel) as e:
+    with pytest.raises(ntkfix.errors.IllConditionedKernel) as e:
         ntkfix.complexity(ntkfix.arora_kernel(x), np.ones(len(x)))
     assert "standardize" not in str(e.value)

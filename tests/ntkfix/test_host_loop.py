@@ -1,4 +1,4 @@
-"""Training a convolutional network on CPU steps from the host (``needs_host_loop``):
+"""Training a convolutional network on CPU steps from the host (``Network.host_loop``):
 the same histories as the compiled loop (float64, conftest)."""
 
 import jax
@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 import ntkfix
-from ntkfix._dynamics import loop
 from ntkfix._models.function import Function
+from ntkfix._models.network import Network
 from tests.helpers import assert_close
 from tests.ntkfix.test_any_network import P0, XI, X, cnn_fn, cnn_params, mlp_fn
 
@@ -20,10 +20,9 @@ def init(key):
 
 
 def test_only_convolutions_on_cpu_step_from_the_host():
-    assert loop.needs_host_loop(Function(cnn_fn), cnn_params(), XI) == (
-        jax.default_backend() == "cpu"
-    )
-    assert not loop.needs_host_loop(Function(mlp_fn), P0, X)
+    assert Function(cnn_fn).host_loop(cnn_params(), XI) == (jax.default_backend() == "cpu")
+    assert not Function(mlp_fn).host_loop(P0, X)
+    assert not ntkfix.MLP(3, 4, 1).host_loop(None, X)
 
 
 @pytest.mark.parametrize("network", ["relu", "fap"])
@@ -34,8 +33,7 @@ def test_host_loop_equals_the_compiled_loop(network, monkeypatch):
     kw["track"] = ("ntk", "linearized", "outputs")
     host = ntkfix.train(model, p0, XI, Y, **kw)
     many = ntkfix.train_many(cnn_fn, [0, 1], XI, Y, network=network, init_fn=init, **kw)
-    monkeypatch.setattr(loop, "needs_host_loop", lambda *a: False)
-    monkeypatch.setattr(ntkfix._dynamics.train, "needs_host_loop", lambda *a: False)
+    monkeypatch.setattr(Network, "host_loop", lambda *a: False)
     ref = ntkfix.train(model, p0, XI, Y, **kw)
     ref_many = ntkfix.train_many(cnn_fn, [0, 1], XI, Y, network=network, init_fn=init, **kw)
     assert host.history.step.tolist() == ref.history.step.tolist() == [0, 3, 6, 7]
@@ -52,9 +50,9 @@ def test_host_loop_equals_the_compiled_loop(network, monkeypatch):
 def test_host_loop_reports_divergence_at_the_first_bad_record(monkeypatch):
     kw = dict(steps=6, lr=300.0, record_every=2, track=())
     fap = ntkfix.FixedPattern(cnn_fn, cnn_params())  # gates frozen: a large lr diverges
-    with pytest.raises(ntkfix.TrainingDiverged) as host:
+    with pytest.raises(ntkfix.errors.TrainingDiverged) as host:
         ntkfix.train(fap, cnn_params(), XI, Y, **kw)
-    monkeypatch.setattr(ntkfix._dynamics.train, "needs_host_loop", lambda *a: False)
-    with pytest.raises(ntkfix.TrainingDiverged) as ref:
+    monkeypatch.setattr(Network, "host_loop", lambda *a: False)
+    with pytest.raises(ntkfix.errors.TrainingDiverged) as ref:
         ntkfix.train(fap, cnn_params(), XI, Y, **kw)
     assert host.value.step == ref.value.step > 0

@@ -19,7 +19,7 @@ from tests.ntkfix.test_any_network import SPEC, XI, cnn_fn, cnn_params, mlp_fn, 
 @pytest.mark.parametrize("block_size", [4, 64])
 def test_both_implementations_equal_the_whole_batch_jacobian(implementation, trace, block_size):
     p, x2 = cnn_params(), XI[:5] + 0.1
-    ref = ntkfix.empirical_ntk_autodiff(cnn_fn, p, XI, trace=trace)
+    ref = ntkfix.kernels.empirical_ntk_autodiff(cnn_fn, p, XI, trace=trace)
     K = ntkfix.empirical_ntk(
         cnn_fn, p, XI, trace=trace, implementation=implementation, block_size=block_size
     )
@@ -28,13 +28,13 @@ def test_both_implementations_equal_the_whole_batch_jacobian(implementation, tra
     K12 = ntkfix.empirical_ntk(
         cnn_fn, p, XI, x2, trace=trace, implementation=implementation, block_size=block_size
     )
-    assert rel_err(K12, ntkfix.empirical_ntk_autodiff(cnn_fn, p, XI, x2, trace=trace)) < 1e-12
+    assert rel_err(K12, ntkfix.kernels.empirical_ntk_autodiff(cnn_fn, p, XI, x2, trace=trace)) < 1e-12
 
 
 def test_ntk_vector_products_of_a_fap_net_off_params0_and_under_jit():
     p0 = cnn_params()
     fap, p = ntkfix.FixedPattern(cnn_fn, p0), moved(p0, 0.2)
-    ref = ntkfix.empirical_ntk_autodiff(fap, p, XI)
+    ref = ntkfix.kernels.empirical_ntk_autodiff(fap, p, XI)
     assert rel_err(ntkfix.empirical_ntk(fap, p, XI, implementation="ntk_vector"), ref) < 1e-12
     jitted = jax.jit(lambda q, x: ntkfix.empirical_ntk(fap, q, x, implementation="ntk_vector"))
     assert rel_err(jitted(p, XI), ref) < 1e-12

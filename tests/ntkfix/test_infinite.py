@@ -99,7 +99,7 @@ def test_backend_errors():
 @pytest.mark.skipif(_nt.available(), reason="checks the message where neural-tangents is missing")
 def test_clear_message_without_neural_tangents():
     spec = ntkfix.MLP(5, 4, 2)
-    with pytest.raises(ntkfix.NeuralTangentsUnavailable, match="needs neural-tangents"):
+    with pytest.raises(ntkfix.errors.NeuralTangentsUnavailable, match="needs neural-tangents"):
         ntkfix.infinite_ntk(spec, _x(3), backend="neural_tangents")
     # auto falls back to the closed form
     assert ntkfix.infinite_ntk(spec, _x(3)).shape == (3, 3)

@@ -99,12 +99,12 @@ def test_kernels_too_large_for_memory_are_refused_before_allocation(monkeypatch,
     x = _x(4000)
     avail = 100 * 2**20  # 100 MiB: an n=4000 float64 kernel (122 MiB) does not fit
     monkeypatch.setattr(budget, "device_memory", lambda device=None: avail)
-    with pytest.raises(ntkfix.KernelTooLarge, match=twin) as info:
+    with pytest.raises(ntkfix.errors.KernelTooLarge, match=twin) as info:
         call(spec, x)
     n_max = _largest(str(info.value))
     assert 2000 < n_max < 4000
     assert str(n_max) in str(info.value)
     # the largest n that fits is accepted (and computed), one more is refused
     call(spec, x[:n_max])
-    with pytest.raises(ntkfix.KernelTooLarge):
+    with pytest.raises(ntkfix.errors.KernelTooLarge):
         call(spec, _x(n_max + 1))

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 import ntkfix
-from ntkfix import KernelTooLarge, empirical_ntk_to_disk
+from ntkfix import empirical_ntk_to_disk
+from ntkfix.errors import KernelTooLarge
 from ntkfix._kernels import budget as _budget
 from ntkfix._kernels import disk as _large
 

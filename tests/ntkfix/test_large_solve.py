@@ -56,7 +56,7 @@ def test_pcg_errors_name_the_argument():
     with pytest.raises(ValueError, match="unknown solver"):
         ntkfix.complexity(K, y, solver="lu")
     bad = np.ones((50, 50), np.float32)  # rank one
-    with pytest.raises(ntkfix.IllConditionedKernel, match="float32"):
+    with pytest.raises(ntkfix.errors.IllConditionedKernel, match="float32"):
         ntkfix.complexity(bad, np.ones(50), solver="float32_pcg")
     with pytest.raises(ValueError, match="square"):
         ntkfix.complexity(np.ones((3, 4)), np.ones(3), solver="float32_pcg")
@@ -124,7 +124,7 @@ def test_tiled_float32_factor_is_the_cholesky_factor(n, tile):
 def test_tiled_factor_names_the_failing_column_and_reads_a_memory_map(tmp_path):
     bad = np.eye(300, dtype=np.float32)
     bad[150, 150] = -1.0  # in the third tile of 64
-    with pytest.raises(ntkfix.IllConditionedKernel, match="failed at column 151"):
+    with pytest.raises(ntkfix.errors.IllConditionedKernel, match="failed at column 151"):
         large.float32_factor(bad, tile=64)
     K, y = _problem(400, seed=4)
     np.save(tmp_path / "K.npy", K)

@@ -49,13 +49,13 @@ def test_structured_equals_jacobian_contraction(kw, perturbed, fap):
     spec, model, params, x1, x2 = _setup(kw, perturbed, fap)
     for trace in (True, False):
         got = ntkfix.empirical_ntk(model, params, x1, x2, trace=trace)
-        want = ntkfix.empirical_ntk_autodiff(model, params, x1, x2, trace=trace)
+        want = ntkfix.kernels.empirical_ntk_autodiff(model, params, x1, x2, trace=trace)
         assert got.shape == ((5, 3) if trace else (5, 3, spec.out_dim, spec.out_dim))
         assert rel_err(got, want) < RTOL["float64"]
     # layer subsets
     for trainable in (0, -1, "hidden", (0, spec.depth)):
         got = ntkfix.empirical_ntk(model, params, x1, trainable=trainable)
-        want = ntkfix.empirical_ntk_autodiff(model, params, x1, trainable=trainable)
+        want = ntkfix.kernels.empirical_ntk_autodiff(model, params, x1, trainable=trainable)
         assert rel_err(got, want) < RTOL["float64"]
 
 
@@ -91,7 +91,7 @@ def test_blocks_and_symmetry_give_the_same_kernel(block_size, trace):
         dict(depth=2, b_std=0.1, parameterization="ntk", out_dim=2), True, True
     )
     x = np.concatenate([x1, x2])
-    full = ntkfix.empirical_ntk_autodiff(model, params, x, trace=trace)
+    full = ntkfix.kernels.empirical_ntk_autodiff(model, params, x, trace=trace)
     sym = ntkfix.empirical_ntk(model, params, x, trace=trace, block_size=block_size)
     cross = ntkfix.empirical_ntk(model, params, x, x[:5], trace=trace, block_size=block_size)
     assert rel_err(sym, full) < RTOL["float64"]
@@ -138,7 +138,7 @@ def test_traced_features_match_and_guard_their_use():
         f = ntk_features(spec, q, x, layers, traced=True)
         return ntk_from_features(spec, layers, f, f, trace=True)
 
-    ref = ntkfix.empirical_ntk_autodiff(spec, p, x)
+    ref = ntkfix.kernels.empirical_ntk_autodiff(spec, p, x)
     assert rel_err(traced(p), ref) < RTOL["float64"]
     f = ntk_features(spec, p, x, layers, traced=True)
     with pytest.raises(ValueError, match="only the traced kernel"):

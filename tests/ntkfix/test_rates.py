@@ -52,7 +52,7 @@ class _Result:
     def __init__(self, lam, lr, n, steps, coef):
         eta = lr / n
         loss = 0.5 * ((coef[None, :] * (1 - eta * lam[None, :]) ** steps[:, None]) ** 2).sum(1) / n
-        self.history = ntkfix.History(step=steps, train_loss=loss)
+        self.history = ntkfix.results.History(step=steps, train_loss=loss)
         self.lr, self.n_train = lr, n
         self.lambda_min0, self.lambda_max0 = lam.min(), lam.max()
 

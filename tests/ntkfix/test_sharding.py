@@ -34,7 +34,7 @@ SCRIPT = textwrap.dedent(
     """
     import sys, tempfile, os
     import jax, numpy as np, ntkfix
-    from ntkfix._kernels.disk import empirical_ntk_to_disk
+    from ntkfix import empirical_ntk_to_disk
 
     devs = jax.devices()
     assert len(devs) == 4, devs
@@ -56,7 +56,6 @@ SCRIPT = textwrap.dedent(
 
     # sharded=True: one jax.Array, rows split over the 4 devices, equal to one device
     from jax.sharding import NamedSharding
-    from ntkfix._kernels.structured import structured_source
     from ntkfix._kernels.tiling import TileRunner, sharded_slabs
     for model, params in ((spec, p0), (ntkfix.FixedPattern(spec, p0), p)):
         xs = np.concatenate([x, x[:3]])  # 40 rows: slabs of 10
@@ -74,7 +73,7 @@ SCRIPT = textwrap.dedent(
             K4 = ntkfix.empirical_ntk(model, params, *args, block_size=4, sharded=True, **kw)
             assert np.allclose(np.asarray(K4), one, rtol=1e-5, atol=1e-6), kw  # tiles cut at slabs
         # two "hosts" of two devices each: every slab is computed by its own side
-        source = structured_source(model, params, (0, 1, 2), True)
+        source = model.kernel_plan(params, xs, None).source
         runner = TileRunner(source, jax.numpy.asarray(xs), None)
         got = {}
         for local in (devs[:2], devs[2:]):

@@ -24,7 +24,7 @@ def kernels(tmp_path, monkeypatch):
     return A, B, maps
 
 
-@pytest.mark.parametrize("metric", ntkfix.KERNEL_METRICS)
+@pytest.mark.parametrize("metric", ntkfix.kernels.METRICS)
 def test_streamed_distance_equals_in_memory(kernels, metric):
     A, B, (mA, mB) = kernels
     ref = ntkfix.kernel_distance(A, B, metric)

@@ -24,8 +24,8 @@ def _data(k=1, seed=1):
 
 def _explicit_kernel_gd(model, p0, x, y, xt, lr, steps, layers):
     """Independent reference: full NTK by jacrev, linear recursion iterated in NumPy."""
-    Kf = np.asarray(ntkfix.empirical_ntk_autodiff(model, p0, x, trace=False, trainable=layers))
-    Ks = np.asarray(ntkfix.empirical_ntk_autodiff(model, p0, xt, x, trace=False, trainable=layers))
+    Kf = np.asarray(ntkfix.kernels.empirical_ntk_autodiff(model, p0, x, trace=False, trainable=layers))
+    Ks = np.asarray(ntkfix.kernels.empirical_ntk_autodiff(model, p0, xt, x, trace=False, trainable=layers))
     n, k = y.shape
     Ktt = Kf.transpose(0, 2, 1, 3).reshape(n * k, n * k)
     Kst = Ks.transpose(0, 2, 1, 3).reshape(len(xt) * k, n * k)
@@ -206,14 +206,14 @@ def test_divergence_reports_first_recorded_step():
     first = int(np.argmax(loss > factor * ref))
     assert first > 0
     with pytest.raises(
-        ntkfix.TrainingDiverged, match=rf"at recorded step {first} with lr={lr:.6g}"
+        ntkfix.errors.TrainingDiverged, match=rf"at recorded step {first} with lr={lr:.6g}"
     ) as e:
         ntkfix.train(
             model, p0, x, y, steps=60, lr=lr, trainable=0, divergence_factor=factor, track=()
         )
     assert isinstance(e.value, ValueError) and isinstance(e.value, FloatingPointError)
     assert e.value.step == first and e.value.loss == pytest.approx(loss[first], rel=1e-6)
-    with pytest.raises(ntkfix.TrainingDiverged, match=r"training diverged \(seed 4\)"):
+    with pytest.raises(ntkfix.errors.TrainingDiverged, match=r"training diverged \(seed 4\)"):
         ntkfix.train_many(spec, [4], x, y, steps=4000, lr=1e3 * lr, record_every=1000, track=())
 
 
@@ -222,7 +222,7 @@ def test_nonfinite_loss_is_divergence():
     p = spec.init(jax.random.PRNGKey(0))
     p[0] = (p[0][0].at[0, 0].set(np.inf), None)
     x, y, _, _ = _data(1)
-    with pytest.raises(ntkfix.TrainingDiverged, match="train loss (nan|inf) at recorded step 0"):
+    with pytest.raises(ntkfix.errors.TrainingDiverged, match="train loss (nan|inf) at recorded step 0"):
         ntkfix.train(spec, p, x, y, steps=2, lr=0.1, track=())
 
 
@@ -327,10 +327,13 @@ def test_one_dimensional_targets_accepted():
 
 
 def test_public_names():
-    training = """train train_many TrainResult History TrainingDiverged linearized_trajectory
-    LinearizedTrajectory convergence_rates fit_geometric_rate predicted_loss_rate Rates
-    GeometricFit to_relu ConversionCertificate EquivalenceCheck""".split()
+    training = """train train_many TrainOptions linearized_trajectory convergence_rates
+    fit_geometric_rate predicted_loss_rate steps_to_reach to_relu""".split()
     assert set(training) <= set(ntkfix.__all__)
+    results = """TrainResult History LinearizedTrajectory Rates GeometricFit
+    ConversionCertificate EquivalenceCheck""".split()
+    assert set(results) <= set(ntkfix.results.__all__)
+    assert "TrainingDiverged" in ntkfix.errors.__all__
     for name in ntkfix.__all__:
         assert getattr(ntkfix, name) is not None, name
 
