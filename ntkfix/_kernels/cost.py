@@ -90,6 +90,11 @@ def jaxpr_flops(jaxpr) -> tuple[int, int]:
     return flops, elements
 
 
+def one_row(x: Any) -> jax.ShapeDtypeStruct:
+    """The shape of one input of the batch ``x`` (an array or a ``ShapeDtypeStruct``)."""
+    return jax.ShapeDtypeStruct((1, *x.shape[1:]), x.dtype)
+
+
 def forward_flops(model, params, x_one: Any) -> tuple[int, int]:
     """(F, A): operations and intermediate elements of ``model.forward(params, x)`` for
     one input ``x_one`` (1, ...) (``jaxpr_flops``; shapes only, nothing is run)."""
@@ -173,7 +178,7 @@ def network_source(
     itemsize = jnp.dtype(jnp.result_type(x1.dtype, *jax.tree_util.tree_leaves(params))).itemsize
     n1 = x1.shape[0]
     n = max(n1, n1 if n2 is None else n2)
-    F, A = forward_flops(model, params, x1[:1])
+    F, A = forward_flops(model, params, one_row(x1))
     implementation = choose(implementation, F, P, k, n1, n2, trace, itemsize)
     if implementation == "jacobian":
         source = jacobian_source(model, params, k, trace)

@@ -30,7 +30,7 @@ from typing import Any
 
 import jax
 
-from ntkfix._kernels.cost import costs, forward_flops, forward_primitives, network_source
+from ntkfix._kernels.cost import costs, forward_flops, forward_primitives, network_source, one_row
 from ntkfix._kernels.jacobian import jacobian_kernel, jacobian_rows, n_params
 from ntkfix._kernels.plan import KernelPlan
 
@@ -41,8 +41,20 @@ class Network(abc.ABC):
     """A network f(params, x) -> (n, k): the contract (module docstring).
 
     Subclasses implement ``check_params``, ``check_inputs``, ``output_shape`` and
-    ``forward``; everything else has a default that is exact for any network.
+    ``forward``; everything else has a default that is exact for any network. A network
+    crosses ``jax.jit`` as a pytree: a subclass that does not register itself (no
+    ``tree_flatten`` of its own) is registered here as a pytree without leaves (its
+    arrays are its params, passed apart).
     """
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "tree_flatten" in cls.__dict__:
+            return  # registers itself (``jax.tree_util.register_pytree_node_class``)
+        if hasattr(cls, "tree_flatten"):  # a subclass of a registered network
+            jax.tree_util.register_pytree_node(cls, cls.tree_flatten, cls.tree_unflatten)
+        else:
+            jax.tree_util.register_pytree_node(cls, lambda net: ((), net), lambda net, _: net)
 
     # ---- what every network must say ---------------------------------------------------
     @abc.abstractmethod
@@ -139,7 +151,7 @@ class Network(abc.ABC):
         ``implementation`` asked for), over every parameter."""
         k = self.output_shape(params, x1)[1]
         source, block, chosen = network_source(self, params, x1, k, n2, trace, implementation)
-        F, _ = forward_flops(self, params, x1[:1])
+        F, _ = forward_flops(self, params, one_row(x1))
         c = costs(F, n_params(params), k, x1.shape[0], n2, trace)[chosen]
         return KernelPlan(source, block, JACOBIAN_TEMPORARIES, c, chosen, k)
 
