@@ -31,7 +31,9 @@ def versions() -> dict[str, str]:
         "ntkfix_version": package_version("ntkfix"),
         "jax_version": jax.__version__,
         "neural_tangents_version": (
-            package_version("neural-tangents") if ntkfix.host.neural_tangents_available() else "unavailable"
+            package_version("neural-tangents")
+            if ntkfix.host.neural_tangents_available()
+            else "unavailable"
         ),
         "device": f"{jax.default_backend()}:{jax.devices()[0].device_kind}",
     }

@@ -31,7 +31,6 @@ FUNCTION_FOLDERS = ("ntkfix", "analysis", "benchmarks")
 # functions still over a limit, being refactored elsewhere: ``path::qualified name``
 
 
-
 def _module_name(path: pathlib.Path) -> str:
     parts = list(path.relative_to(ROOT).with_suffix("").parts)
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
@@ -242,7 +241,6 @@ def test_no_function_over_the_limits():
             f"functions over {MAX_FUNCTION_LINES} code lines or {MAX_PARAMETERS} parameters "
             f"(group the knobs in a frozen dataclass of options, split the body):\n{listing}"
         )
-
 
 
 # The model classes; outside ntkfix/_models/ a model is met only through the contract.

@@ -166,7 +166,7 @@ def check(cfg) -> None:
         require(
             not scratch or Path(scratch).is_dir(),
             f"{cfg.experiment}: scratch = {scratch!r} is not an existing folder (the "
-            "kernels larger than memory are written there; \"\": the temporary directory)",
+            'kernels larger than memory are written there; "": the temporary directory)',
         )
     for cell in cfg.cells():
         check_sizes(cfg.experiment, cell)

@@ -28,7 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ntkfix._core.host import matmul_throughput
-from ntkfix._core.validate import check_bool, check_positive_int
+from ntkfix._core.validate import check_bool, check_positive_int, is_concrete
 from ntkfix._kernels.budget import check_memory_kernel, memory_need
 from ntkfix._kernels.cost import check_implementation
 from ntkfix._kernels.disk import DiskOptions, write_kernel
@@ -117,7 +117,8 @@ class Kernel(abc.ABC):
         """
         opts = DiskOptions.of(options)
         x, _ = self.check_inputs(x)
-        if not all(_concrete(a) for a in jax.tree_util.tree_leaves(x)):
+        arrays = (self.model, getattr(self, "params", None), x)
+        if not all(is_concrete(a) for a in jax.tree_util.tree_leaves(arrays)):
             raise TypeError(f"{self.name}_to_disk writes files: it cannot run inside jax.jit/vmap")
         plan = self.plan(x, None)
         if not plan.trace:
@@ -160,10 +161,6 @@ class Kernel(abc.ABC):
         if isinstance(x, jax.ShapeDtypeStruct):
             return x
         return jax.ShapeDtypeStruct(np.shape(x), self.check_inputs(x)[0].dtype)
-
-
-def _concrete(a) -> bool:
-    return not isinstance(a, jax.core.Tracer)
 
 
 class EmpiricalKernel(Kernel):

@@ -130,7 +130,9 @@ def test_a_dead_seed_counts_as_not_reaching():
     from analysis.experiments._common import train_seeds
 
     runs = train_seeds(spec, cell["seeds"], x, sphere_task(0, 8, 8).y, steps=20)
-    vanished = [s for s, e in runs.diverged.items() if not isinstance(e, ntkfix.errors.TrainingDiverged)]
+    vanished = [
+        s for s, e in runs.diverged.items() if not isinstance(e, ntkfix.errors.TrainingDiverged)
+    ]
     assert sorted(vanished) == dead
     assert set(runs.trained) == set(cell["seeds"]) - set(runs.diverged)
     row = threshold.run_cell(cell)

@@ -106,7 +106,9 @@ def test_without_standardize_the_user_is_warned(wine, tmp_path):
         "train_width": 0,
         "dtype": "float32",
     }
-    with pytest.warns(ntkfix.errors.DataQualityWarning, match=r"wine01\.csv: feature scales differ by"):
+    with pytest.warns(
+        ntkfix.errors.DataQualityWarning, match=r"wine01\.csv: feature scales differ by"
+    ):
         with pytest.raises(ntkfix.errors.IllConditionedKernel, match="standardize=True") as e:
             gen.run_cell(cell)
     assert str(e.value).endswith("In this config: standardize = true.")

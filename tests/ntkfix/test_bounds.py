@@ -118,7 +118,9 @@ def test_complexity_jitter_explicit_and_auto():
     x = np.concatenate([x, x[:1]])  # a duplicate point: K is singular
     K = np.asarray(ntkfix.arora_kernel(x))
     y = _labels(7)
-    with pytest.raises(ntkfix.errors.IllConditionedKernel, match=r"(?s)K \(7 x 7\).*jitter='auto'") as e:
+    with pytest.raises(
+        ntkfix.errors.IllConditionedKernel, match=r"(?s)K \(7 x 7\).*jitter='auto'"
+    ) as e:
         ntkfix.complexity(K, y)
     assert isinstance(e.value, ValueError) and e.value.condition_number > e.value.max_condition
     info = ntkfix.complexity(K, y, jitter=1e-3, return_info=True)

@@ -29,7 +29,9 @@ def _scaled_csv(path, n=60, big=1000.0, seed=0):
 
 def test_scale_warning_names_the_spread_and_standardize(tmp_path):
     frame = _scaled_csv(tmp_path / "t.csv")
-    with pytest.warns(ntkfix.errors.DataQualityWarning, match=r"t\.csv: feature scales differ") as rec:
+    with pytest.warns(
+        ntkfix.errors.DataQualityWarning, match=r"t\.csv: feature scales differ"
+    ) as rec:
         ds = data.from_csv(tmp_path / "t.csv", "label", KEY)
     assert "pass standardize=True" in str(rec[0].message)
     raw = frame.drop(columns="label").to_numpy()[ds.meta["train_index"]]

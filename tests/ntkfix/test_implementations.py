@@ -28,7 +28,9 @@ def test_both_implementations_equal_the_whole_batch_jacobian(implementation, tra
     K12 = ntkfix.empirical_ntk(
         cnn_fn, p, XI, x2, trace=trace, implementation=implementation, block_size=block_size
     )
-    assert rel_err(K12, ntkfix.kernels.empirical_ntk_autodiff(cnn_fn, p, XI, x2, trace=trace)) < 1e-12
+    assert (
+        rel_err(K12, ntkfix.kernels.empirical_ntk_autodiff(cnn_fn, p, XI, x2, trace=trace)) < 1e-12
+    )
 
 
 def test_ntk_vector_products_of_a_fap_net_off_params0_and_under_jit():

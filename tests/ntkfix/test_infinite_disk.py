@@ -95,7 +95,9 @@ def test_refused_when_disk_or_time_are_short(tmp_path, monkeypatch):
         free = 30 * 30 * 8  # room for an n = 30 float64 kernel
 
     monkeypatch.setattr(_budget.shutil, "disk_usage", lambda p: Usage)
-    with pytest.raises(ntkfix.errors.KernelTooLarge, match="on disk .* the largest n that fits is 30"):
+    with pytest.raises(
+        ntkfix.errors.KernelTooLarge, match="on disk .* the largest n that fits is 30"
+    ):
         ntkfix.infinite_ntk_to_disk(SPEC, X, tmp_path / "K.npy", progress=False)
     monkeypatch.undo()
     with pytest.raises(ntkfix.errors.KernelTooLarge, match="max_seconds"):

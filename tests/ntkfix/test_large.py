@@ -8,9 +8,9 @@ import pytest
 
 import ntkfix
 from ntkfix import empirical_ntk_to_disk
-from ntkfix.errors import KernelTooLarge
 from ntkfix._kernels import budget as _budget
 from ntkfix._kernels import disk as _large
+from ntkfix.errors import KernelTooLarge
 
 SPEC = ntkfix.MLP(3, 12, 2, out_dim=2, b_std=0.1)
 P0 = SPEC.init(jax.random.PRNGKey(0))

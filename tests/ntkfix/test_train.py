@@ -24,8 +24,12 @@ def _data(k=1, seed=1):
 
 def _explicit_kernel_gd(model, p0, x, y, xt, lr, steps, layers):
     """Independent reference: full NTK by jacrev, linear recursion iterated in NumPy."""
-    Kf = np.asarray(ntkfix.kernels.empirical_ntk_autodiff(model, p0, x, trace=False, trainable=layers))
-    Ks = np.asarray(ntkfix.kernels.empirical_ntk_autodiff(model, p0, xt, x, trace=False, trainable=layers))
+    Kf = np.asarray(
+        ntkfix.kernels.empirical_ntk_autodiff(model, p0, x, trace=False, trainable=layers)
+    )
+    Ks = np.asarray(
+        ntkfix.kernels.empirical_ntk_autodiff(model, p0, xt, x, trace=False, trainable=layers)
+    )
     n, k = y.shape
     Ktt = Kf.transpose(0, 2, 1, 3).reshape(n * k, n * k)
     Kst = Ks.transpose(0, 2, 1, 3).reshape(len(xt) * k, n * k)
@@ -222,7 +226,9 @@ def test_nonfinite_loss_is_divergence():
     p = spec.init(jax.random.PRNGKey(0))
     p[0] = (p[0][0].at[0, 0].set(np.inf), None)
     x, y, _, _ = _data(1)
-    with pytest.raises(ntkfix.errors.TrainingDiverged, match="train loss (nan|inf) at recorded step 0"):
+    with pytest.raises(
+        ntkfix.errors.TrainingDiverged, match="train loss (nan|inf) at recorded step 0"
+    ):
         ntkfix.train(spec, p, x, y, steps=2, lr=0.1, track=())
 
 
