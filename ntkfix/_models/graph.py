@@ -92,14 +92,61 @@ CALLS = {
 }
 
 
+# Libraries whose frames are not the user's code (a path holding one of these).
+LIBRARY_PARTS = (
+    "site-packages",
+    "dist-packages",
+    "/jax/",
+    "/jaxlib/",
+    "/flax/",
+    "/equinox/",
+    "/neural_tangents/",
+    "/haiku/",
+    "/optax/",
+)
+
+
+def _library(path: str) -> bool:
+    import os
+
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # ntkfix/
+    p = os.path.abspath(path)
+    return p.startswith(here + os.sep) or any(part in p for part in LIBRARY_PARTS)
+
+
 def where_in_code(eqn) -> str:
-    """Where ``eqn`` was written in the user's code ("file.py:12 (fn)"), when jax knows."""
+    """Where ``eqn`` was written in the user's code ("file.py:12 (fn)"): the innermost
+    frame of jax's traceback outside jax, Flax, Equinox, neural-tangents, ntkfix and
+    installed packages; with the library line it went through ("inside flax/...")."""
     try:
         from jax._src import source_info_util
 
-        return source_info_util.summarize(eqn.source_info)
+        frames = [f for f in source_info_util.user_frames(eqn.source_info) if f is not None]
     except Exception:  # private API: best effort
         return "unknown location"
+    if not frames:
+        return "unknown location"
+    show = lambda f: f"{_short(f.file_name)}:{f.start_line} ({f.function_name})"
+    mine = [f for f in frames if not _library(f.file_name)]
+    if not mine:
+        return show(frames[0])
+    inner = "" if mine[0] is frames[0] else f", inside {show(frames[0])}"
+    return show(mine[0]) + inner
+
+
+def _short(path: str) -> str:
+    """The path from the package or folder that names it (".../flax/linen/x.py" ->
+    "flax/linen/x.py"; a user's file relative to the working directory)."""
+    import os
+
+    for part in LIBRARY_PARTS[2:]:
+        if part in path:
+            return part.strip("/") + "/" + path.split(part, 1)[1]
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:
+        return path
+    return path if rel.startswith("..") else rel
 
 
 def _jaxpr_and_consts(obj) -> tuple[Any, list]:
@@ -175,12 +222,30 @@ def _bind(eqn, invals):
     return out if eqn.primitive.multiple_results else [out]
 
 
+# What a refused primitive is, in words, and the layers that put it in a network.
+IN_WORDS = {
+    "integer_pow": ("x**2", "LayerNorm, GELU (tanh form), a variance"),
+    "pow": ("a power x**y", "a variance or a normalization"),
+    "sqrt": ("a square root", "LayerNorm, BatchNorm (the standard deviation)"),
+    "rsqrt": ("1 / sqrt(x)", "LayerNorm, BatchNorm (the normalization)"),
+    "tanh": ("tanh", "GELU (tanh form), a tanh activation"),
+    "logistic": ("a sigmoid", "jax.nn.sigmoid, SiLU / swish, a gate"),
+    "exp": ("exp", "softmax, attention, ELU / SELU, softplus"),
+    "log": ("log", "log-softmax, logsumexp, softplus"),
+    "log1p": ("log1p", "softplus"),
+    "erf": ("erf", "GELU (exact form)"),
+    "div": ("a division (its divisor)", "LayerNorm, BatchNorm, softmax"),
+}
+
+
 def _refuse(eqn, what: str) -> None:
+    name = eqn.primitive.name
+    what, as_in = IN_WORDS.get(name, (what, ""))
     raise UnsupportedOperation(
-        f"{what} ({eqn.primitive.name}) at {where_in_code(eqn)} acts on parameter-dependent "
-        "values: it has no gate that can be frozen at params0; ntkfix's fixed activation "
-        "patterns need a network whose nonlinearities are ReLU-like gates (relu, leaky "
-        "relu, abs, max/min with a constant)"
+        f"{what} on parameter-dependent values{', as in ' + as_in if as_in else ''} (jax "
+        f"primitive {name}) at {where_in_code(eqn)}: it has no gate that can be frozen at "
+        "params0; ntkfix's fixed activation patterns need a network whose nonlinearities "
+        "are ReLU-like gates (relu, leaky relu, abs, max/min with a constant)"
     )
 
 
@@ -334,7 +399,7 @@ def _eval(jaxpr, consts, gate_args, value_args, dep_args, decisions: _Decisions)
         elif name in SMOOTH:
             _refuse(eqn, "a smooth nonlinearity")
         elif name == "div" and deps[1]:
-            _refuse(eqn, "a division by a parameter-dependent value")
+            _refuse(eqn, "a division")
         elif name in PIECEWISE_REFUSED:
             _refuse(eqn, PIECEWISE_REFUSED[name])
         elif name in CONTROL_FLOW:
