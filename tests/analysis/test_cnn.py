@@ -146,7 +146,7 @@ def test_cnn_generalization_rows_recomputed(nt):
         "train_width": 0,
         "dtype": "float64",  # stax's Conv mixes in float64 under x64 (the tests' mode)
     }
-    rows = {r["label"]: r for r in gen.run_cell(cell)}
+    rows = {r["predictor_label"]: r for r in gen.run_cell(cell)}
     assert {"CNTK", "FAP-CNN NTK C=8", "NTK ∞", "FAP NTK m=16"} <= set(rows)
     k_data, k_net = jax.random.split(jax.random.PRNGKey(0))
     ds = gen.load_dataset(cell, k_data)
