@@ -1,15 +1,18 @@
 """Teaching notebooks: stored without outputs; each runs top to bottom in a clean kernel, shows
 its figures inline (every plotting cell leaves a PNG) and ends with a worked exercise.
 
-Each notebook is executed as ``make docs`` executes it (nbconvert's notebook exporter with
-its ExecutePreprocessor, matplotlib's inline backend). With ``NTKFIX_EXECUTED_NOTEBOOKS=DIR``
+Each notebook is executed as ``make docs`` executes it (``jupyter nbconvert --to notebook
+--execute``, matplotlib's inline backend), two at a time. With ``NTKFIX_EXECUTED_NOTEBOOKS=DIR``
 (``make test`` sets it to ``docs/notebooks``) a notebook that passed is written there as
-``jupyter nbconvert --to notebook --execute --output-dir DIR`` would write it, so that
+``jupyter nbconvert --to notebook --execute --output-dir DIR`` writes it, so that
 ``make docs`` finds it up to date and does not execute it a second time."""
 
 import os
 import re
+import subprocess
+import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -57,21 +60,55 @@ def test_the_plotting_pattern_sees_plotting_cells():
     assert not PLOTTING.search("print(rates.fitted_rate)")
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
-def test_runs_top_to_bottom_with_inline_figures(path, monkeypatch):
-    nbformat = pytest.importorskip("nbformat")
-    nbconvert = pytest.importorskip("nbconvert")
-    pytest.importorskip("ipykernel")
-    from traitlets.config import Config
+KERNELS = 2  # notebooks executing at once
 
-    config = Config()
-    config.ExecutePreprocessor.enabled = True
-    config.ExecutePreprocessor.timeout = 300
-    config.ExecutePreprocessor.kernel_name = "python3"
-    monkeypatch.setenv("MPLBACKEND", INLINE)  # the kernel inherits it, as under `make docs`
+
+def _execute(path, out_dir):
+    """``path`` executed as ``make docs`` executes it (``jupyter nbconvert --to notebook
+    --execute``, matplotlib's inline backend) into ``out_dir``: (the nbconvert process, the
+    notebook it wrote, seconds)."""
+    argv = ["--to", "notebook", "--execute", "--ExecutePreprocessor.timeout=300"]
+    argv += ["--ExecutePreprocessor.kernel_name=python3", "--output-dir", str(out_dir)]
     t0 = time.perf_counter()
-    body, _ = nbconvert.NotebookExporter(config=config).from_filename(str(path))
-    print(f"{path.name}: {time.perf_counter() - t0:.1f} s")
+    proc = subprocess.run(
+        [sys.executable, "-m", "nbconvert", *argv, str(path), "--log-level=WARN"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "MPLBACKEND": INLINE},
+    )
+    return proc, Path(out_dir) / path.name, time.perf_counter() - t0
+
+
+@pytest.fixture(scope="module")
+def executions(request, tmp_path_factory):
+    """path -> the future of its execution (``_execute``), for every notebook this session
+    tests, all started at the first request, ``KERNELS`` at a time: a notebook's kernel is
+    one process that keeps about one core busy, so two at a time use both cores of a
+    2-core machine while this process waits (the same executions, in about half the time)."""
+    pytest.importorskip("nbconvert")
+    pytest.importorskip("ipykernel")
+    here = Path(__file__).resolve()
+    wanted = [
+        item.callspec.params["path"]
+        for item in request.session.items
+        if getattr(item, "originalname", None) == "test_runs_top_to_bottom_with_inline_figures"
+        and Path(item.path).resolve() == here
+    ]
+    out = tmp_path_factory.mktemp("executed_notebooks")
+    with ThreadPoolExecutor(KERNELS) as pool:
+        futures = {path: pool.submit(_execute, path, out) for path in wanted}
+        yield futures
+        for f in futures.values():
+            f.cancel()
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_runs_top_to_bottom_with_inline_figures(path, executions):
+    nbformat = pytest.importorskip("nbformat")
+    proc, written, seconds = executions[path].result()
+    print(f"{path.name}: {seconds:.1f} s")
+    assert proc.returncode == 0, f"{path.name} failed to run:\n{proc.stderr[-5000:]}"
+    body = written.read_text(encoding="utf-8")
     nb = nbformat.reads(body, as_version=4)
     code = [c for c in nb.cells if c.cell_type == "code" and c.source.strip()]
     assert code and all(c.execution_count for c in code), f"{path.name}: cells not executed"
