@@ -2,22 +2,19 @@
 its figures inline (every plotting cell leaves a PNG) and ends with a worked exercise.
 
 Each notebook is executed as ``make docs`` executes it (``jupyter nbconvert --to notebook
---execute``, matplotlib's inline backend), two at a time. With ``NTKFIX_EXECUTED_NOTEBOOKS=DIR``
-(``make test`` sets it to ``docs/notebooks``) a notebook that passed is written there as
-``jupyter nbconvert --to notebook --execute --output-dir DIR`` writes it, so that
-``make docs`` finds it up to date and does not execute it a second time."""
+--execute``, matplotlib's inline backend) in its own process, in the background of the
+session (``conftest.notebook_runs``: from the first analysis test on, beside the others).
+With ``NTKFIX_EXECUTED_NOTEBOOKS=DIR`` (``make test`` sets it to ``docs/notebooks``) a
+notebook that passed is written there as ``jupyter nbconvert --to notebook --execute
+--output-dir DIR`` writes it, so that ``make docs`` finds it up to date and does not
+execute it a second time."""
 
 import os
 import re
-import subprocess
-import sys
-import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
-INLINE = "module://matplotlib_inline.backend_inline"  # the MPLBACKEND of `make docs`
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[2] / "notebooks").glob("*.ipynb"))
 # a code cell that draws: a call into analysis.plots, pyplot, or an Axes' plotting method
 PLOTTING = re.compile(r"\bplots\.\w+\(|\bplt\.\w+\(|\.(plot|semilogy|semilogx|loglog|imshow)\(")
@@ -60,55 +57,15 @@ def test_the_plotting_pattern_sees_plotting_cells():
     assert not PLOTTING.search("print(rates.fitted_rate)")
 
 
-KERNELS = 2  # notebooks executing at once
-
-
-def _execute(path, out_dir):
-    """``path`` executed as ``make docs`` executes it (``jupyter nbconvert --to notebook
-    --execute``, matplotlib's inline backend) into ``out_dir``: (the nbconvert process, the
-    notebook it wrote, seconds)."""
-    argv = ["--to", "notebook", "--execute", "--ExecutePreprocessor.timeout=300"]
-    argv += ["--ExecutePreprocessor.kernel_name=python3", "--output-dir", str(out_dir)]
-    t0 = time.perf_counter()
-    proc = subprocess.run(
-        [sys.executable, "-m", "nbconvert", *argv, str(path), "--log-level=WARN"],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "MPLBACKEND": INLINE},
-    )
-    return proc, Path(out_dir) / path.name, time.perf_counter() - t0
-
-
-@pytest.fixture(scope="module")
-def executions(request, tmp_path_factory):
-    """path -> the future of its execution (``_execute``), for every notebook this session
-    tests, all started at the first request, ``KERNELS`` at a time: a notebook's kernel is
-    one process that keeps about one core busy, so two at a time use both cores of a
-    2-core machine while this process waits (the same executions, in about half the time)."""
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_runs_top_to_bottom_with_inline_figures(path, notebook_runs):
+    nbformat = pytest.importorskip("nbformat")
     pytest.importorskip("nbconvert")
     pytest.importorskip("ipykernel")
-    here = Path(__file__).resolve()
-    wanted = [
-        item.callspec.params["path"]
-        for item in request.session.items
-        if getattr(item, "originalname", None) == "test_runs_top_to_bottom_with_inline_figures"
-        and Path(item.path).resolve() == here
-    ]
-    out = tmp_path_factory.mktemp("executed_notebooks")
-    with ThreadPoolExecutor(KERNELS) as pool:
-        futures = {path: pool.submit(_execute, path, out) for path in wanted}
-        yield futures
-        for f in futures.values():
-            f.cancel()
-
-
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
-def test_runs_top_to_bottom_with_inline_figures(path, executions):
-    nbformat = pytest.importorskip("nbformat")
-    proc, written, seconds = executions[path].result()
-    print(f"{path.name}: {seconds:.1f} s")
-    assert proc.returncode == 0, f"{path.name} failed to run:\n{proc.stderr[-5000:]}"
-    body = written.read_text(encoding="utf-8")
+    run = notebook_runs.result(path)  # executed as `make docs` does (conftest.notebook_runs)
+    print(f"{path.name}: {run.seconds:.1f} s")
+    assert run.returncode == 0, f"{path.name} failed to run:\n{run.stderr[-5000:]}"
+    body = run.written.read_text(encoding="utf-8")
     nb = nbformat.reads(body, as_version=4)
     code = [c for c in nb.cells if c.cell_type == "code" and c.source.strip()]
     assert code and all(c.execution_count for c in code), f"{path.name}: cells not executed"
