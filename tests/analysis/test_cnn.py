@@ -176,8 +176,10 @@ def test_cnn_generalization_rows_recomputed(nt):
 
 # ---- conversion_cnn: the FAP-CNN's ReLU twin, recomputed with lax.conv and plain GD ------------
 @pytest.fixture(scope="module")
-def conversion_quick(tmp_path_factory):
-    out = tmp_path_factory.mktemp("conversion_cnn")
+def conversion_quick(quick_raw):
+    """``ntkfix run conversion_cnn:quick`` into the quick report's folder of runs
+    (``conftest.quick_raw``): out and the results table."""
+    out = quick_raw
     assert cli.main(["run", "conversion_cnn:quick", "--out", str(out), "--quiet"]) == 0
     return out, pd.read_csv(out / "conversion_cnn" / "results.csv")
 
