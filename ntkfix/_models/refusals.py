@@ -60,12 +60,7 @@ def where_in_code(eqn) -> str:
     """Where ``eqn`` was written in the user's code ("file.py:12 (fn)"): the innermost
     frame of jax's traceback outside jax, Flax, Equinox, neural-tangents, ntkfix and
     installed packages; with the library line it went through ("inside flax/...")."""
-    try:
-        from jax._src import source_info_util
-
-        frames = [f for f in source_info_util.user_frames(eqn.source_info) if f is not None]
-    except Exception:  # private API: best effort
-        return "unknown location"
+    frames = _frames(eqn)
     if not frames:
         return "unknown location"
     show = lambda f: f"{_short(f.file_name)}:{f.start_line} ({f.function_name})"
@@ -74,6 +69,21 @@ def where_in_code(eqn) -> str:
         return show(frames[0])
     inner = "" if mine[0] is frames[0] else f", inside {show(frames[0])}"
     return show(mine[0]) + inner
+
+
+def _frames(eqn) -> list:
+    """jax's user frames of ``eqn`` (private API, best effort: jax 0.4 takes the
+    ``SourceInfo``, newer jax its ``traceback``); [] when neither works."""
+    try:
+        from jax._src import source_info_util
+    except ImportError:
+        return []
+    for arg in (eqn.source_info, getattr(eqn.source_info, "traceback", None)):
+        try:
+            return [f for f in source_info_util.user_frames(arg) if f is not None]
+        except Exception:
+            continue
+    return []
 
 
 def _short(path: str) -> str:

@@ -199,7 +199,8 @@ def test_a_flax_layernorm_is_refused_at_the_users_line_when_built():
     v0 = Net().init(jax.random.PRNGKey(0), X)
     with pytest.raises(
         UnsupportedOperation,
-        match=r"x\*\*2 on parameter-dependent values, as in LayerNorm.* at "
+        # x**2 first with flax for jax 0.4.25; newer flax takes 1 / sqrt(x) of its variance first
+        match=r"(x\*\*2|1 / sqrt\(x\)) on parameter-dependent values, as in LayerNorm.* at "
         r"tests/ntkfix/test_any_network.py:\d+ \(.*__call__\), inside flax/linen/\w+.py",
     ):
         ntkfix.FixedPattern(Net().apply, v0, X)
