@@ -30,11 +30,9 @@ from typing import Any
 
 import jax
 
-from ntkfix._kernels.cost import costs, forward_flops, forward_primitives, network_source, one_row
-from ntkfix._kernels.jacobian import jacobian_kernel, jacobian_rows, n_params
+from ntkfix._kernels.cost import forward_primitives, network_plan
+from ntkfix._kernels.jacobian import jacobian_kernel, jacobian_rows
 from ntkfix._kernels.plan import KernelPlan
-
-JACOBIAN_TEMPORARIES = 2  # tile-sized arrays of a Jacobian-contraction or NTK-vector tile
 
 
 class Network(abc.ABC):
@@ -150,10 +148,7 @@ class Network(abc.ABC):
         NTK-vector products, whichever ``ntkfix._kernels.cost`` finds cheaper (or the
         ``implementation`` asked for), over every parameter."""
         k = self.output_shape(params, x1)[1]
-        source, block, chosen = network_source(self, params, x1, k, n2, trace, implementation)
-        F, _ = forward_flops(self, params, one_row(x1))
-        c = costs(F, n_params(params), k, x1.shape[0], n2, trace)[chosen]
-        return KernelPlan(source, block, JACOBIAN_TEMPORARIES, c, chosen, k)
+        return network_plan(self, params, x1, k, n2, trace, implementation)
 
     def ntk_features(self, params: Any, x: jax.Array, trainable: Any) -> Any:
         """Per-input features of the kernel at ``params`` (traceable: used inside the
