@@ -28,12 +28,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ntkfix._kernels.jacobian import (
-    JACOBIAN_BUDGET_BYTES,
-    jacobian_block,
-    jacobian_source,
-    n_params,
-)
 from ntkfix._kernels.graph_layers import trace_layers
 from ntkfix._kernels.graph_structured import (
     Counts,
@@ -42,6 +36,12 @@ from ntkfix._kernels.graph_structured import (
     gram_temporaries,
     structured_block,
     structured_source,
+)
+from ntkfix._kernels.jacobian import (
+    JACOBIAN_BUDGET_BYTES,
+    jacobian_block,
+    jacobian_source,
+    n_params,
 )
 from ntkfix._kernels.plan import KernelPlan
 from ntkfix._kernels.products import products_block, products_chunk, products_source
@@ -255,7 +255,9 @@ def network_plan(
         net, rules, c, block = found
         source = structured_source(model, params, net, rules, trace, c.rows)
         temps = JACOBIAN_TEMPORARIES + sum(
-            gram_temporaries(lay, k, trace) for lay, r in zip(net.layers, rules) if r == "gram"
+            gram_temporaries(lay, k, trace)
+            for lay, r in zip(net.layers, rules, strict=True)
+            if r == "gram"
         )
         name = implementation if implementation in FORCED_RULES else "structured"
         return KernelPlan(source, block, temps, flops, name, k)
