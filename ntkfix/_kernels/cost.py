@@ -22,6 +22,7 @@ untraced blocks, and whenever 8 rows of Jacobian do not fit in memory.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import jax
@@ -198,10 +199,15 @@ def choose(
     return min(c, key=lambda name: (c[name], name != "structured"))
 
 
-def _structured(model, params, x1, n2, trace, itemsize, force):
+@functools.lru_cache(maxsize=128)
+def layers_flops(net) -> tuple[int, int]:
+    """``jaxpr_flops`` of a traced forward pass (``graph_layers.Layers``), once."""
+    return jaxpr_flops(net.closed.jaxpr)
+
+
+def _structured(net, params, x1, n2, trace, itemsize, force):
     """(layers, rules, counts, block) of the structured kernel; None when no layer has
     a rule (it would be Jacobian contraction by another name)."""
-    net = trace_layers(model, params, one_row(x1))
     if not net.layers:
         return None
     n1 = x1.shape[0]
@@ -235,11 +241,12 @@ def network_plan(
     itemsize = jnp.dtype(jnp.result_type(x1.dtype, *jax.tree_util.tree_leaves(params))).itemsize
     n1 = x1.shape[0]
     n = max(n1, n1 if n2 is None else n2)
-    F, A = forward_flops(model, params, one_row(x1))
+    net = trace_layers(model, params, one_row(x1))  # cached per network and shapes
+    F, A = layers_flops(net)
     force = FORCED_RULES.get(implementation)
     found = None
     if implementation in ("auto", *FORCED_RULES):
-        found = _structured(model, params, x1, n2, trace, itemsize, force)
+        found = _structured(net, params, x1, n2, trace, itemsize, force)
         if found is None and implementation != "auto":
             raise ValueError(
                 f"implementation={implementation!r}: no parameter of this network enters "

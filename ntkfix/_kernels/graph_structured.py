@@ -122,6 +122,16 @@ def example_terms(net: Layers, leaves: list, net_leaves: list, x1: jax.Array):
     return hs, dz, dfb
 
 
+def weight_gradients(P: jax.Array, D: jax.Array) -> jax.Array:
+    """(b, k, G K O) per-input weight gradients from patches P (b, G, K, S) and
+    cotangents D (b, k, G, O, S): one batched (k O, S) x (S, K) matmul per input and
+    group (moving k next to O is free for G = 1 or k = 1)."""
+    (b, k, G, O, S), K = D.shape, P.shape[2]
+    Dg = jnp.moveaxis(D, 1, 2).reshape(b, G, k * O, S)
+    W = jax.lax.dot_general(Dg, P, (((3,), (3,)), ((0, 1), (0, 1))))  # (b, G, k O, K)
+    return jnp.moveaxis(W.reshape(b, G, k, O * K), 2, 1).reshape(b, k, G * O * K)
+
+
 @functools.partial(jax.jit, static_argnames=("net", "rules"))
 def block_features(net: Layers, rules: tuple[str, ...], leaves, net_leaves, xb):
     """Features of the inputs ``xb`` (b, ...): (J rows (b, k, P_J) or None, ((h, D) of
@@ -135,8 +145,8 @@ def block_features(net: Layers, rules: tuple[str, ...], leaves, net_leaves, xb):
         P, D = canonical_inputs(lay, h), canonical_cotangents(lay, d)
         if rule == "gram":
             grams.append((P, D))
-        else:  # the weight gradients: a batched (K, S) x (S, k O) matmul per input and group
-            rows.append(jnp.einsum("bgks,bcgos->bcgko", P, D).reshape(b, k, -1))
+        else:
+            rows.append(weight_gradients(P, D))
     J = jnp.concatenate(rows, axis=2) if rows else None
     return J, tuple(grams)
 
