@@ -11,13 +11,26 @@ same accounting as neural-tangents' ``NtkImplementation``):
     NTK-vector products    n_feat (1 + 2k) F               the columns' vectors J^T e_c
                          + n_pairs 2 k F                    one forward-mode pass each
 
+    structured             n_feat (1 + k) F                 forward, one backward pass
+                                                            per output to the layer outputs
+                         + n_feat sum_grad 2 k G K O S      per-example weight gradients
+                         + n_pairs (sum_gram G S^2 (2K + 2kO + k) + 2 k P_J)
+
 with n_feat = n1 + n2 and n_pairs = n1 n2 for K(x1, x2) (n and n (n + 1) / 2 for
-K(x, x)). Memory per tile: Jacobian contraction holds two blocks of Jacobian rows,
-2 b k P scalars; NTK-vector products only the row block's activations and a chunk of
-vectors. ``choose`` takes the cheaper in operations among those whose memory fits, so
-Jacobian contraction wins for convolutional nets (F >> P: weights are shared over
-positions) and traced kernels, NTK-vector products for many outputs (k > ~3) with
-untraced blocks, and whenever 8 rows of Jacobian do not fit in memory.
+K(x, x)); the structured kernel (``graph_structured``: layers in canonical form G
+groups x (K inputs, O outputs) applied at S positions, each by the gram or the
+gradients rule, P_J the parameters of the gradients-rule layers and the fallback
+leaves; untraced: k^2 for k) exists when at least one parameter enters once and
+linearly through a dense layer or a convolution. Memory per tile: Jacobian contraction
+holds two blocks of Jacobian rows, 2 b k P scalars; the structured kernel 2 b k P_J
+and b^2 G S^2 per gram-rule layer; NTK-vector products only the row block's
+activations and a chunk of vectors. ``choose`` takes the cheapest in operations among
+those whose memory fits (ties to the structured kernel): the structured kernel
+whenever it exists and fits, else Jacobian contraction for convolutional nets (F >> P)
+and traced kernels, NTK-vector products for many outputs (k > ~3) with untraced
+blocks, and whenever 8 rows of Jacobian do not fit in memory. ``implementation=``
+forces any: "structured" (per-layer rules by cost), "structured_gram" /
+"structured_gradients" (one rule for every layer), "jacobian", "ntk_vector".
 """
 
 from __future__ import annotations
@@ -32,6 +45,8 @@ import numpy as np
 from ntkfix._kernels.graph_layers import trace_layers
 from ntkfix._kernels.graph_structured import (
     Counts,
+    block_features,
+    block_tile,
     choose_rules,
     counts,
     gram_temporaries,
@@ -219,6 +234,23 @@ def _structured(net, params, x1, n2, trace, itemsize, force):
     rules = choose_rules(net, n_feat, n_pairs, block, trace, itemsize, force)
     c = counts(net, rules, sizes, trace)
     return net, rules, c, structured_block(n, net.k, c.rows, itemsize)
+
+
+def network_features(model, params, x: jax.Array):
+    """Features of inputs ``x`` for ``network_block`` (traceable: the compiled training
+    loop's kernels): the structured kernel's, each layer's rule by cost for the n x n
+    kernel of ``x`` (no layer: every leaf's per-example gradient, Jacobian rows)."""
+    net = trace_layers(model, params, one_row(x))
+    n = x.shape[0]
+    itemsize = jnp.dtype(jnp.result_type(x.dtype, *jax.tree_util.tree_leaves(params))).itemsize
+    rules = choose_rules(net, n, n * (n + 1) // 2, min(n, 512), True, itemsize)
+    leaves, net_leaves = jax.tree_util.tree_leaves(params), jax.tree_util.tree_leaves(model)
+    return block_features(net, rules, leaves, net_leaves, x)
+
+
+def network_block(f1, f2, trace: bool) -> jax.Array:
+    """The kernel block of two ``network_features``: (n1, n2) traced, else (n1, n2, k, k)."""
+    return block_tile(f1, f2, bool(trace), False)
 
 
 FORCED_RULES = {"structured": None, "structured_gram": "gram", "structured_gradients": "gradients"}
