@@ -109,6 +109,7 @@ def make(network: str, n: int, seed: int = 0):
     kp, kx = jax.random.split(jax.random.PRNGKey(seed))
     if network in ("residual", "flax_cnn"):
         fn, params = _residual(kp, n) if network == "residual" else _flax_cnn(kp)
+        params = jax.tree_util.tree_map(lambda a: a.astype(jnp.float32), params)
         return fn, params, jax.random.normal(kx, (n, 8, 8, 1), jnp.float32)
     if network == "cnn":
         c1, c2 = CNN_CHANNELS
