@@ -232,14 +232,24 @@ def _solve_report(name: str, K, y, binary: bool, normalized: bool) -> dict:
     return out
 
 
+def _check_sizes(args) -> None:
+    """--width and --depth of the MLP, before the data loads (and warns)."""
+    if args.model is None:
+        for flag in ("width", "depth"):
+            if getattr(args, flag) < 1:
+                raise UsageError(f"--{flag} must be an integer >= 1, got {getattr(args, flag)}")
+
+
 def kernel_command(args) -> Path:
+    _check_sizes(args)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ntkfix.errors.DataQualityWarning)
         ds, labelled = load_user_data(
             args.data, args.label, not args.no_normalize, args.seed, args.standardize
         )
-    for w in caught:
-        print(f"ntkfix kernel: warning: {w.message}")
+    for w in caught:  # the library's advice in the command line's words
+        text = str(w.message).replace("pass standardize=True", "pass --standardize")
+        print(f"ntkfix kernel: warning: {text}")
     order = np.argsort(np.asarray(ds.meta["train_index"]))  # back to the file's order
     x = ds.x_train[order]
     y = np.asarray(ds.y_train)[order]

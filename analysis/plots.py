@@ -100,15 +100,15 @@ def spectra(eigs: dict[str, np.ndarray], path=None, title=None):
 # ---- generalization (analysis.experiments.generalization) ----------------------------
 def predictor_order(df: pd.DataFrame) -> list[str]:
     """Display labels in a fixed order: infinite kernels, FAP NTKs by width, then nets."""
-    keys = df[["kind", "width", "label"]].drop_duplicates()
+    keys = df[["kind", "width", "predictor_label"]].drop_duplicates()
     keys = keys.assign(_net=keys["kind"] == "net", _w=keys["width"].fillna(-1.0))
-    return keys.sort_values(["_net", "_w", "label"])["label"].tolist()
+    return keys.sort_values(["_net", "_w", "predictor_label"])["predictor_label"].tolist()
 
 
 def _lines_by_label(ax, df: pd.DataFrame, x: str, y: str, colors: dict[str, tuple]) -> None:
     """One mean ± std (over seeds) line per ``label`` of ``y`` against ``x``."""
-    for lab in [lab for lab in colors if lab in set(df["label"])]:
-        g = df[df["label"] == lab]
+    for lab in [lab for lab in colors if lab in set(df["predictor_label"])]:
+        g = df[df["predictor_label"] == lab]
         s = g.groupby(x)[y].agg(["mean", "std"]).fillna(0.0)
         # nets dashed; H-infinity dotted on top (it coincides with the NTK for depth 1 hidden-only)
         fmt = "o-"

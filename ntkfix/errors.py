@@ -9,6 +9,7 @@ with the values, and how to fix it. ``USER_ERRORS`` are the ones a user's reques
 from ntkfix._core.errors import USER_ERRORS as USER_ERRORS
 from ntkfix._core.errors import DataQualityWarning as DataQualityWarning
 from ntkfix._core.errors import IllConditionedKernel as IllConditionedKernel
+from ntkfix._core.errors import InexactTwinWarning as InexactTwinWarning
 from ntkfix._core.errors import KernelTooLarge as KernelTooLarge
 from ntkfix._core.errors import NeuralTangentsUnavailable as NeuralTangentsUnavailable
 from ntkfix._core.errors import PrecisionWarning as PrecisionWarning
@@ -19,6 +20,7 @@ __all__ = [
     "USER_ERRORS",
     "DataQualityWarning",
     "IllConditionedKernel",
+    "InexactTwinWarning",
     "KernelTooLarge",
     "NeuralTangentsUnavailable",
     "PrecisionWarning",

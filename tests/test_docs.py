@@ -49,6 +49,19 @@ def test_the_api_reference_covers_every_public_name():
     assert not missing, f"public names missing from docs/api.md: {missing}"
 
 
+def test_the_api_reference_lists_each_object_once():
+    text = (ROOT / "docs" / "api.md").read_text()
+    listed = re.findall(r"^::: (\S+)", text, re.M)
+    assert sorted({n for n in listed if listed.count(n) > 1}) == []
+
+
+def test_long_code_lines_scroll_in_the_built_docs():
+    config = (ROOT / "mkdocs.yml").read_text()
+    assert "stylesheets/extra.css" in config
+    css = (ROOT / "docs" / "stylesheets" / "extra.css").read_text()
+    assert ".md-typeset pre > code" in css and "jp-InputArea" in css and "overflow-x: auto" in css
+
+
 def test_readme_quick_start_prints_the_value_its_comment_gives(tmp_path):
     (block,) = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), re.S)[:1]
     claimed = re.search(r"print\(.*\)\s*#\s*([0-9.]+)", block).group(1)

@@ -34,7 +34,7 @@ Rows (tidy: one per predictor and width), every knob of the cell plus:
                  "relu_net"       ReLU net trained by full-batch GD from the same theta_0
     kind         "kernel" or "net"
     width        hidden width m (NaN for the infinite-width kernels)
-    label        display name, e.g. "FAP NTK m=1024"
+    predictor_label  display name, e.g. "FAP NTK m=1024"
     complexity   sqrt(2 y^T K^-1 y / n) with K exactly as listed above (kernels only)
     kernel_scale c: the NTK's infinite-width diagonal mean over 1/2, i.e. Theta_inf ~ c H
                  (for depth 1 hidden-only on unit-norm inputs c = 2/d exactly); 1 for "arora"
@@ -272,7 +272,7 @@ def _run_cell(cell: dict) -> list[dict]:
         in_dim=d,
         n_duplicates=len(ds.meta.get("duplicates", ())),
     )
-    return [{**r, "label": label(r["predictor"], r["width"]), **extra} for r in rows]
+    return [{**r, "predictor_label": label(r["predictor"], r["width"]), **extra} for r in rows]
 
 
 # ---- validation -------------------------------------------------------------------------

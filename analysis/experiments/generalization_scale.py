@@ -22,7 +22,7 @@ p of ``noise`` is measured in the cell from ONE solve with the columns [y_p, ...
     test_error_p = 0-1 error of sign(Theta_inf(X_test, X) A_p) on the clean test labels
 
 Rows (one per p), with the column names of ``generalization`` so its tables and plots
-apply (``predictor`` "ntk_infinite", ``kind`` "kernel", ``label`` "NTK ∞", ``width`` NaN):
+apply (``predictor`` "ntk_infinite", ``kind`` "kernel", ``predictor_label`` "NTK ∞", ``width`` NaN):
 p, complexity, kernel_scale c (2 x the mean of diag K), complexity_normalized
 (complexity x sqrt(c): H^infty units), condition_number, rounding (the relative
 first-order bound on how far the rounding of K to ``dtype`` moves y^T K^-1 y,
@@ -136,7 +136,7 @@ def run_cell(cell: dict) -> list[dict]:
                 predictor="ntk_infinite",
                 kind="kernel",
                 width=float("nan"),
-                label=generalization.label("ntk_infinite", None),
+                predictor_label=generalization.label("ntk_infinite", None),
                 complexity=value,
                 kernel_scale=scale,
                 complexity_normalized=value * math.sqrt(scale),

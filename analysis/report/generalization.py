@@ -32,6 +32,9 @@ def _finite_over_infinite(df: pd.DataFrame, index: list[str]) -> pd.DataFrame:
     return fin[index].assign(width=fin["width"].astype(int).values, ratio=ratio)
 
 
+NAME = "predictor_label"  # the display column (``label`` is the CSV label-column knob)
+
+
 def _generalization_tables(df: pd.DataFrame, by: str, out: Path, stem: str) -> dict:
     """Summary tables (mean ± std over seeds) against ``by`` ("p" or "n_train"), title -> table;
     each is also written to out/tables/<stem>_<name>.{md,tex,csv}."""
@@ -41,9 +44,9 @@ def _generalization_tables(df: pd.DataFrame, by: str, out: Path, stem: str) -> d
     named = {
         "complexity": (
             "complexity [H∞ units]",
-            pm_pivot(kernels, index, "label", "complexity_normalized", order),
+            pm_pivot(kernels, index, "predictor_label", "complexity_normalized", order),
         ),
-        "test_error": ("test error", pm_pivot(df, index, "label", "test_error", order)),
+        "test_error": ("test error", pm_pivot(df, index, "predictor_label", "test_error", order)),
         "finite_over_infinite": (
             "complexity of FAP NTK m / NTK ∞",
             pm_pivot(_finite_over_infinite(df, index), index, "width", "ratio"),
@@ -53,7 +56,7 @@ def _generalization_tables(df: pd.DataFrame, by: str, out: Path, stem: str) -> d
         values = ["train_loss", "train_error", "test_error", "limit_test_error", "limit_agreement"]
         named["nets"] = (
             "trained nets (limit: GD at t=∞ with the FAP NTK, f_0 included)",
-            pm_table(summarize(nets, ["label"] + index, values), ["label"] + index, values),
+            pm_table(summarize(nets, [NAME] + index, values), [NAME] + index, values),
         )
     for name, (_, table) in named.items():
         write_table(table, out / "tables" / f"{stem}_{name}")

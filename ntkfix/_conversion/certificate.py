@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ntkfix._core.errors import PrecisionWarning
+from ntkfix._core.errors import InexactTwinWarning, PrecisionWarning
 
 # The relative error (to the outputs' scale) a twin may have and still count as exact.
 RTOL = {np.dtype(np.float32): 1e-3, np.dtype(np.float64): 1e-9}
@@ -35,6 +35,31 @@ def required_ratio(u: jax.Array, z: jax.Array) -> tuple[np.ndarray, float]:
     return np.asarray(jnp.max(need, axis=0), np.float64), float(jnp.max(ratio))
 
 
+def gate_threshold(u, on, frac: float = 0.5, axis=None):
+    """A threshold t with 1[u - t > 0] == ``on`` and u - t != 0 on the data (per unit
+    with ``axis=0``, u (n, m): an (m,) array; else a float): 0 where u already is (u < 0
+    where off, u > 0 where on), else lo + frac (hi - lo) in the gap between lo = max u
+    where off and hi = min u where on (nan: no gap).
+
+    Why this is exact: the twin's identity relu(M u + z) - M relu(u) = 1[u > 0] z fails
+    at u == 0 < z for every M. With u - t in place of u (t a bias of the twin's gate
+    stream, absorbed in its bias; the width is unchanged) no argument sits at 0, and
+    the gates 1[u - t > 0] are the original 1[u > 0] on the data, so the identity (with
+    M >= the need of u - t) gives the FAP value exactly. At a first layer lo = 0 and
+    hi = the smallest positive u: t = hi / 2. Later gates see the earlier thresholds
+    (through the gate stream) in proportion to them, so each is chosen after those.
+    """
+    u = np.asarray(u, np.float64)
+    on = np.broadcast_to(np.asarray(on, bool), u.shape)
+    lo = np.max(np.where(on, -np.inf, u), axis=axis)
+    hi = np.min(np.where(on, u, np.inf), axis=axis)
+    span = np.maximum(np.max(np.abs(u), axis=axis, initial=0.0), 1.0)
+    fine = (lo < 0) & (hi > 0)
+    lo, hi = np.where(lo == -np.inf, hi - span, lo), np.where(hi == np.inf, lo + span, hi)
+    t = np.where(fine, 0.0, np.where(lo < hi, lo + frac * (hi - lo), np.nan))
+    return float(t) if axis is None else t
+
+
 @dataclasses.dataclass(frozen=True, eq=False)
 class EquivalenceCheck:
     """Where the twin equals the FAP net on a batch of inputs.
@@ -44,6 +69,8 @@ class EquivalenceCheck:
         (then twin(x) == fap(x) up to rounding).
       layer_ok: (n, depth) bool, the same per hidden layer.
       boundary_units: number of (row, unit) pairs with u == 0 < z (fail for every M).
+      flipped_units: (row, unit) pairs where a gate threshold (``ConversionCertificate.
+        shift``) makes the twin's gate differ from the FAP net's (0 without thresholds).
       max_error: max |twin(x) - fap(x)| over all rows.
       max_error_ok: the same over the rows with ``rows_ok`` (0.0 if none).
       output_scale: max |fap(x)|.
@@ -57,6 +84,7 @@ class EquivalenceCheck:
     max_error_ok: float
     output_scale: float
     ratio: tuple[float, ...]
+    flipped_units: int = 0
 
     @property
     def all_ok(self) -> bool:
@@ -70,8 +98,9 @@ class EquivalenceCheck:
     def __repr__(self) -> str:
         return (
             f"EquivalenceCheck(rows_ok={int(self.rows_ok.sum())}/{self.rows_ok.size}, "
-            f"boundary_units={self.boundary_units}, max_error={self.max_error:.3g}, "
-            f"relative_error={self.relative_error:.3g})"
+            f"boundary_units={self.boundary_units}, "
+            + (f"flipped_units={self.flipped_units}, " if self.flipped_units else "")
+            + f"max_error={self.max_error:.3g}, relative_error={self.relative_error:.3g})"
         )
 
 
@@ -93,6 +122,8 @@ class ConversionCertificate:
         runs).
       rtol: the relative error (to the outputs' scale) up to which the twin counts as
         equal: ``p - M g`` cancels, so large constants cost digits, in float32 most.
+      shift: per gate, the threshold t that replaces u by u - t in the twin (empty when
+        the data puts no gate at u == 0 < z; ``ntkfix._conversion.graph``).
     """
 
     M: tuple[np.ndarray, ...]
@@ -105,6 +136,7 @@ class ConversionCertificate:
     relu_params: Any
     checker: Callable[[jax.Array], EquivalenceCheck]
     rtol: float = 0.0
+    shift: tuple[float, ...] = ()
 
     @property
     def M_max(self) -> tuple[float, ...]:
@@ -133,11 +165,13 @@ class ConversionCertificate:
         return self.identity_holds and self.relative_error <= self.rtol
 
     def __repr__(self) -> str:
+        b = self.building
         return (
             f"ConversionCertificate(exact={self.exact}, rows_ok="
-            f"{int(self.building.rows_ok.sum())}/{self.building.rows_ok.size}, "
-            f"relative_error={self.relative_error:.3g} (rtol {self.rtol:g}), "
-            f"M_max={tuple(round(m, 4) for m in self.M_max)})"
+            f"{int(b.rows_ok.sum())}/{b.rows_ok.size}, boundary_units={b.boundary_units}, "
+            + (f"flipped_units={b.flipped_units}, " if b.flipped_units else "")
+            + f"max_error={b.max_error:.3g}, relative_error={self.relative_error:.3g} "
+            f"(rtol {self.rtol:g}), M_max={tuple(round(m, 4) for m in self.M_max)})"
         )
 
     def check(self, x_new: Any) -> EquivalenceCheck:
@@ -145,12 +179,18 @@ class ConversionCertificate:
         return self.checker(self.model.check_inputs(x_new, "x_new"))
 
 
-def equivalence(terms, M, f, f_twin) -> EquivalenceCheck:
+def equivalence(terms, M, f, f_twin, on=None) -> EquivalenceCheck:
     """The ``EquivalenceCheck`` of a batch from each gate layer's (u, z) (each (n, m)), its
-    constants ``M`` ((m,) per layer), the FAP outputs ``f`` and the twin's ``f_twin``."""
-    layer_ok = jnp.stack(
-        [identity_holds(u, z, m).all(axis=1) for (u, z), m in zip(terms, M, strict=True)], 1
-    )
+    constants ``M`` ((m,) per layer), the FAP outputs ``f`` and the twin's ``f_twin``;
+    ``on``: per layer, the FAP net's own gates u > 0 where the twin's u is shifted (a row
+    also needs the twin's gates to be those)."""
+    ok = [identity_holds(u, z, m) for (u, z), m in zip(terms, M, strict=True)]
+    flipped = 0
+    if on is not None:
+        same = [(u > 0) == o.reshape(u.shape) for (u, _), o in zip(terms, on, strict=True)]
+        flipped = sum(int(jnp.sum(~s)) for s in same)
+        ok = [a & s for a, s in zip(ok, same, strict=True)]
+    layer_ok = jnp.stack([a.all(axis=1) for a in ok], 1)
     boundary = sum(int(jnp.sum((u == 0) & (z > 0))) for u, z in terms)
     err = np.asarray(jnp.max(jnp.abs(f_twin - f), axis=1))
     rows_ok = np.asarray(layer_ok.all(axis=1))
@@ -162,6 +202,7 @@ def equivalence(terms, M, f, f_twin) -> EquivalenceCheck:
         max_error_ok=float(err[rows_ok].max()) if rows_ok.any() else 0.0,
         output_scale=float(jnp.max(jnp.abs(f))),
         ratio=tuple(required_ratio(u, z)[1] for u, z in terms),
+        flipped_units=flipped,
     )
 
 
@@ -173,13 +214,30 @@ def resolve_rtol(rtol, dtype) -> float:
     return check_nonneg_float(rtol, "rtol")
 
 
-def warn_if_imprecise(cert: ConversionCertificate, dtype, advice: str, stacklevel: int = 3) -> None:
-    """A ``PrecisionWarning`` when the identity holds but the rounding error exceeds rtol."""
-    if cert.identity_holds and not cert.exact:
+def warn_if_inexact(cert: ConversionCertificate, dtype, advice: str, stacklevel: int = 3) -> None:
+    """A ``PrecisionWarning`` whenever the certificate is not exact: the identity fails on
+    some building rows (``InexactTwinWarning``, a ``PrecisionWarning``: gate boundaries),
+    or it holds but the rounding error exceeds rtol."""
+    if cert.exact:
+        return
+    b = cert.building
+    if not cert.identity_holds:
+        what = [f"{b.boundary_units} (row, unit) pairs at a gate boundary u == 0 < z"]
+        if b.flipped_units:
+            what.append(f"{b.flipped_units} whose gate a threshold changed")
         warnings.warn(
-            f"the ReLU twin's rounding error is {cert.relative_error:.3g} of the outputs' "
-            f"scale (rtol {cert.rtol:g}, {np.dtype(dtype)} params, M_max "
-            f"{max(cert.M_max):.3g}): the cancellation p - M g costs these digits; {advice}",
-            PrecisionWarning,
+            f"the ReLU twin equals the FAP net on only {int(b.rows_ok.sum())} of "
+            f"{b.rows_ok.size} building rows ({' and '.join(what)}); its largest error there "
+            f"is {b.max_error:.3g} (outputs' scale {b.output_scale:.3g}): use it only on the "
+            "rows cert.building.rows_ok marks, or float64 params",
+            InexactTwinWarning,
             stacklevel=stacklevel,
         )
+        return
+    warnings.warn(
+        f"the ReLU twin's rounding error is {cert.relative_error:.3g} of the outputs' "
+        f"scale (rtol {cert.rtol:g}, {np.dtype(dtype)} params, M_max "
+        f"{max(cert.M_max):.3g}): the cancellation p - M g costs these digits; {advice}",
+        PrecisionWarning,
+        stacklevel=stacklevel,
+    )

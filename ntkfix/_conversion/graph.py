@@ -11,6 +11,12 @@ so the graph with every gate rewritten this way is an ordinary ReLU network: at 
 gate it carries the pair [relu(u), relu(M u + z)] (twice the channels of the ReLU layer),
 and everything between gates is linear in the pairs. It equals the FAP net on every
 input where the identity holds (no u == 0 < z), up to the rounding of the cancellation.
+Where the data does put a gate at u == 0 < z (a zero-bias CNN on images with a zero
+background: every all-zero patch), each gate's u is replaced by u - t with a threshold t
+in the gap between the data's off (u <= 0) and on (u > 0) arguments
+(``ntkfix._models.graph.gate_threshold``; t = min positive u / 2 at a first layer):
+the same gates on the data, no argument at 0, so the identity holds everywhere; t is a
+bias of the twin's gate stream (``twin_params["shift"]``), its width is unchanged.
 One constant per gate (per ReLU layer). The twin is returned as a ``ReluTwin`` (a
 ``Function``, ``ntkfix._models.twin``): ``twin.apply(twin_params, x)`` with
 ``twin_params = {"params0", "params", "M"}``, evaluated in this factored form (the
@@ -36,12 +42,18 @@ from ntkfix._conversion.certificate import (
     equivalence,
     required_ratio,
     resolve_rtol,
-    warn_if_imprecise,
+    warn_if_inexact,
 )
+from ntkfix._core.validate import check_finite_tree
 
 
 def _flat(u: jax.Array) -> jax.Array:
     return u.reshape(u.shape[0], -1)
+
+
+def _terms(model, params, x, shift=None) -> list:
+    prog = model.program(x)
+    return [(_flat(u), _flat(z)) for u, z in prog.terms(model.params0, params, x, shift)]
 
 
 def _check(model, params, twin, tp, M, x, shape=None) -> EquivalenceCheck:
@@ -50,9 +62,36 @@ def _check(model, params, twin, tp, M, x, shape=None) -> EquivalenceCheck:
             f"x_new must have the shape per example of the data the twin was built for, "
             f"{tuple(shape)}, got {tuple(x.shape[1:])}"
         )
-    terms = [(_flat(u), _flat(z)) for u, z in model.program(x).terms(model.params0, params, x)]
+    shift = tp.get("shift")
+    terms = _terms(model, params, x, shift)
+    # with thresholds, the twin's gates must also be the FAP net's (u - t > 0 iff u > 0)
+    on = None if shift is None else [u > 0 for u, _ in _terms(model, params, x)]
     M_units = [np.full(u.shape[1], m) for (u, _), m in zip(terms, M, strict=True)]
-    return equivalence(terms, M_units, model.forward(params, x), twin.forward(tp, x))
+    f = model.forward(params, x)
+    return equivalence(terms, M_units, f, twin.forward(tp, x), on=on)
+
+
+FRACTIONS = (0.5, 0.1, 0.01)  # where in each gap a threshold goes, tried in turn
+
+
+def thresholds(model, params, x, terms) -> list[float] | None:
+    """The gates' thresholds (``ntkfix._models.graph.gate_threshold``) when the data puts
+    a gate argument at u == 0 < z (else None: the twin is unchanged). A threshold moves
+    the u of later gates in proportion to it: if a gap closes, smaller fractions of the
+    gaps are tried; the last try is returned (the certificate says what holds)."""
+    if not any(bool(jnp.any((u == 0) & (z > 0))) for u, z in terms):
+        return None
+    prog = model.program(x)
+    on = [u > 0 for u, _ in prog.terms(model.params0, params, x)]
+    for frac in FRACTIONS:
+        shift = prog.calibrate(model.params0, params, x, on, frac)
+        shifted = prog.terms(model.params0, params, x, shift)
+        if all(
+            bool(jnp.all((ut > 0) == o) & jnp.all(ut != 0))
+            for (ut, _), o in zip(shifted, on, strict=True)
+        ):
+            break
+    return shift
 
 
 def graph_to_relu(
@@ -65,18 +104,23 @@ def graph_to_relu(
             f"constants={constants!r} is for ntkfix.MLP nets; the twin of any other "
             "network has one constant per gate (per ReLU layer): use constants='layer'"
         )
-    params = model.check_params(params)
+    params = check_finite_tree(model.check_params(params), "params")
     x = model.check_inputs(x)
     model.output_shape(params, x)
-    terms = [(_flat(u), _flat(z)) for u, z in model.program(x).terms(model.params0, params, x)]
+    terms = _terms(model, params, x)
     if not terms:
         raise ValueError("the network has no ReLU-like gate: it already is linear")
+    shift = thresholds(model, params, x, terms)
+    if shift is not None:
+        terms = _terms(model, params, x, shift)
     stats = [required_ratio(u, z) for u, z in terms]
     need = [float(n.max()) for n, _ in stats]
     M = tuple(max(floor, (1.0 + margin) * n) for n in need)
     dtype = np.dtype(jnp.result_type(*jax.tree_util.tree_leaves(params)))
     rtol = resolve_rtol(rtol, dtype)
     tp = {"params0": model.params0, "params": params, "M": jnp.asarray(M, dtype)}
+    if shift is not None:
+        tp["shift"] = jnp.asarray(shift, dtype)
     twin = model.twin_network(tp)
     cert = ConversionCertificate(
         M=tuple(np.full(u.shape[1], m) for (u, _), m in zip(terms, M, strict=True)),
@@ -89,6 +133,7 @@ def graph_to_relu(
         relu_params=tp,
         checker=functools.partial(_check, model, params, twin, tp, M, shape=x.shape[1:]),
         rtol=rtol,
+        shift=() if shift is None else tuple(shift),
     )
-    warn_if_imprecise(cert, dtype, "use float64 params or a smaller margin", stacklevel=4)
+    warn_if_inexact(cert, dtype, "use float64 params or a smaller margin", stacklevel=4)
     return twin, tp, cert

@@ -25,9 +25,14 @@ v_l = p_l - M_l * g_l. With a_l, beta the forward multipliers of ``spec`` (W^0, 
 
 stored as an ``MLP`` in the *standard* parameterization (forward multiplier 1), so the
 params alone define the function (the twin spec's W_std only matters for its ``init``).
-No bias in the original -> none in the twin. The identity is exact per unit; the
-twin's error is rounding, which grows with M (p - M g cancels): each unit's constant is
-max(floor, (1 + margin) * need) with need the unit's maximum over the data.
+No bias in the original -> none in the twin, unless the data puts a unit at u == 0 < z
+(the identity fails there for every M): then each unit's u is replaced by u - t, t in
+the gap below the unit's smallest positive u on the data (``certificate.gate_threshold``):
+the same gates on the data, none at 0, the twin exact; t sits in the twin's biases
+(g: beta b^0 - t, p: beta (b^0 D(M) + b) - D(M) t), its width unchanged. The identity
+is exact per unit; the twin's error is rounding, which grows with M (p - M g cancels):
+each unit's constant is max(floor, (1 + margin) * need) with need the unit's maximum
+over the data.
 """
 
 from __future__ import annotations
@@ -44,30 +49,67 @@ from ntkfix._conversion.certificate import (
     ConversionCertificate,
     EquivalenceCheck,
     equivalence,
+    gate_threshold,
     required_ratio,
     resolve_rtol,
-    warn_if_imprecise,
+    warn_if_inexact,
 )
-from ntkfix._core.validate import check_choice, check_inputs
+from ntkfix._core.validate import check_choice, check_finite_tree, check_inputs
 
 Params = list  # an ntkfix.MLP's stax.serial params (``spec`` below is the MLP: not
 # imported, the models depend on their twins' construction, not the other way)
 
 
-def layer_terms(model, params: Params, x: jax.Array) -> list[tuple[jax.Array, jax.Array]]:
-    """(u_l, z_l), each (n, width), for every hidden layer (gate and value pre-activations)."""
+def layer_terms(
+    model, params: Params, x: jax.Array, shift=None
+) -> list[tuple[jax.Array, jax.Array]]:
+    """(u_l, z_l), each (n, width), for every hidden layer (gate and value pre-activations);
+    with ``shift`` (per layer a (width,) threshold) u_l is the twin's gate stream, each
+    layer's u - t fed through relu to the next."""
     spec = model.spec
     us = spec.preactivations(model.params0, x)[: spec.depth]
     _, hs, _ = spec.gated_forward(params, x, [u > 0 for u in us])
+    if shift is not None:
+        h, us = x, []
+        for l in range(spec.depth):
+            us.append(spec.layer(model.params0, l, h) - jnp.asarray(shift[l], h.dtype)[None, :])
+            h = jax.nn.relu(us[-1])
     return [(us[l], spec.layer(params, l, hs[l])) for l in range(spec.depth)]
+
+
+FRACTIONS = (0.5, 0.1, 0.01)  # where in each gap a threshold goes, tried in turn
+
+
+def thresholds(model, terms, x) -> list[np.ndarray] | None:
+    """Per layer, the (width,) thresholds of the twin's gates (``certificate.
+    gate_threshold``, per unit) when the data puts a unit at u == 0 < z, else None
+    (the twin is unchanged); each layer's after the earlier ones have moved its u."""
+    if not any(bool(jnp.any((u == 0) & (z > 0))) for u, z in terms):
+        return None
+    spec, on = model.spec, [u > 0 for u, _ in terms]
+    for frac in FRACTIONS:
+        h, shift, agree = x, [], True
+        for l in range(spec.depth):
+            u = spec.layer(model.params0, l, h)
+            shift.append(np.nan_to_num(gate_threshold(u, on[l], frac, axis=0)))
+            u = u - jnp.asarray(shift[-1], u.dtype)[None, :]
+            agree = agree and bool(jnp.all((u > 0) == on[l]) & jnp.all(u != 0))
+            h = jax.nn.relu(u)
+        if agree:
+            break
+    return shift
 
 
 def _cat(a, b, axis):
     return jnp.concatenate([a, b], axis=axis)
 
 
-def twin_params(spec, params0: Params, params: Params, M: tuple[Any, ...]) -> Params:
-    """The width-2m ReLU twin's stax.serial params (module formulas); M[l] is (width,)."""
+def twin_params(spec, params0: Params, params: Params, M: tuple[Any, ...], shift=None) -> Params:
+    """The width-2m ReLU twin's stax.serial params (module formulas); M[l] is (width,);
+    ``shift[l]`` (width,): thresholds, in the biases (g: - t, p: - M t; a net without
+    biases then gets them, zero on the readout)."""
+    if shift is not None:
+        return _shifted_params(spec, params0, params, M, shift)
     beta = spec.bias_scale()
     out: list = []
     for l in range(spec.n_layers):
@@ -89,14 +131,32 @@ def twin_params(spec, params0: Params, params: Params, M: tuple[Any, ...]) -> Pa
     return out
 
 
-def twin_spec(spec):
-    """The twin's spec: width 2m, same depth, standard parameterization, bias iff spec has."""
-    return dataclasses.replace(spec, width=2 * spec.width, parameterization="standard")
+def _shifted_params(spec, params0, params, M, shift) -> Params:
+    """``twin_params`` with the thresholds: every layer with a bias (module formulas)."""
+    out = twin_params(spec, params0, params, M)
+    dt = out[0][0].dtype
+    for l in range(spec.n_layers):
+        Wt, bt = out[2 * l]
+        bt = jnp.zeros((1, Wt.shape[1]), dt) if bt is None else bt
+        if l < spec.depth:
+            t = jnp.asarray(shift[l], dt)[None, :]
+            bt = bt - _cat(t, jnp.asarray(M[l], dt)[None, :] * t, 1)
+        out[2 * l] = (Wt, bt)
+    return out
 
 
-def _check(model, params, relu_spec, relu_params, M, x) -> EquivalenceCheck:
+def twin_spec(spec, bias: bool = False):
+    """The twin's spec: width 2m, same depth, standard parameterization, bias iff spec has
+    (or ``bias``: thresholds)."""
+    b_std = 1.0 if bias and spec.b_std is None else spec.b_std
+    return dataclasses.replace(spec, width=2 * spec.width, parameterization="standard", b_std=b_std)
+
+
+def _check(model, params, relu_spec, relu_params, M, x, shift=None) -> EquivalenceCheck:
     f_twin = relu_spec.apply(relu_params, x)
-    return equivalence(layer_terms(model, params, x), M, model.apply(params, x), f_twin)
+    terms = layer_terms(model, params, x, shift)
+    on = None if shift is None else [u > 0 for u, _ in layer_terms(model, params, x)]
+    return equivalence(terms, M, model.apply(params, x), f_twin, on=on)
 
 
 CONSTANTS = ("layer", "unit")
@@ -109,27 +169,29 @@ def mlp_to_relu(
     ReLU MLP of the module docstring, with its certificate (``margin`` and ``floor``
     validated by ``to_relu``)."""
     spec = model.spec
-    params = spec.check_params(params)
+    params = check_finite_tree(spec.check_params(params), "params")
     x = check_inputs(x, "x", spec.in_dim)
     check_choice(constants, "constants", CONSTANTS)
     dtype = np.dtype(jnp.result_type(*jax.tree_util.tree_leaves(params)))
     rtol = resolve_rtol(rtol, dtype)
-    stats = [required_ratio(u, z) for u, z in layer_terms(model, params, x)]
+    shift = thresholds(model, layer_terms(model, params, x), x)
+    stats = [required_ratio(u, z) for u, z in layer_terms(model, params, x, shift)]
     need = [n if constants == "unit" else np.full_like(n, n.max()) for n, _ in stats]
     M = tuple(np.maximum(floor, (1.0 + margin) * n) for n in need)
-    rspec = twin_spec(spec)
-    rparams = twin_params(spec, model.params0, params, M)
+    rspec = twin_spec(spec, bias=shift is not None)
+    rparams = twin_params(spec, model.params0, params, M, shift)
     cert = ConversionCertificate(
         M=M,
         required=tuple(need for need, _ in stats),
         ratio=tuple(r for _, r in stats),
-        building=_check(model, params, rspec, rparams, M, x),
+        building=_check(model, params, rspec, rparams, M, x, shift),
         model=model,
         params=params,
         relu_spec=rspec,
         relu_params=rparams,
-        checker=functools.partial(_check, model, params, rspec, rparams, M),
+        checker=functools.partial(_check, model, params, rspec, rparams, M, shift=shift),
         rtol=rtol,
+        shift=() if shift is None else tuple(shift),
     )
-    warn_if_imprecise(cert, dtype, "use float64 params, constants='unit' or a smaller margin")
+    warn_if_inexact(cert, dtype, "use float64 params, constants='unit' or a smaller margin")
     return rspec, rparams, cert

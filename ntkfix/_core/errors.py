@@ -59,6 +59,12 @@ class PrecisionWarning(UserWarning):
     """A result holds, but with less precision than its certificate or tolerance asks."""
 
 
+class InexactTwinWarning(PrecisionWarning):
+    """A ReLU twin (``ntkfix.to_relu``) that equals the FAP net on only some of the rows it
+    was built for: its certificate's ``rows_ok``, ``boundary_units`` and ``max_error``
+    say where and by how much."""
+
+
 class DataQualityWarning(UserWarning):
     """Data that loads but is likely to give meaningless kernels or optimistic test errors
     (features on very different scales, test rows repeated in the training set)."""

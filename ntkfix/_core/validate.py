@@ -70,6 +70,21 @@ def check_finite(x: Any, name: str) -> None:
             )
 
 
+def check_finite_tree(tree: Any, name: str) -> Any:
+    """``tree`` if every concrete leaf is finite, else a ValueError naming the leaf."""
+    for path, a in jax.tree_util.tree_flatten_with_path(tree)[0]:
+        if is_concrete(a) and np.asarray(a).dtype.kind in "fc":
+            bad = ~np.isfinite(np.asarray(a))
+            if bad.any():
+                idx = tuple(int(i) for i in np.argwhere(bad)[0])
+                raise ValueError(
+                    f"{name}{jax.tree_util.keystr(path)} contains NaN or inf ({int(bad.sum())} "
+                    f"of {bad.size} entries, first at index {idx}): a diverged training run? "
+                    "Pass finite parameters"
+                )
+    return tree
+
+
 def as_float_array(x: Any, name: str) -> jax.Array:
     """``x`` as a real floating JAX array (ints and bools are promoted)."""
     if isinstance(x, jax.Array) and not is_concrete(x):

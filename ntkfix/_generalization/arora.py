@@ -79,7 +79,7 @@ def arora_kernel(x1: Any, x2: Any = None) -> jax.Array:
       >>> ntkfix.arora_kernel(x).tolist()
       [[0.5, 0.0], [0.0, 0.5]]
     """
-    x1 = check_inputs(x1, "x1")
+    x1 = check_inputs(x1, "x1" if x2 is not None else "x")
     x2 = None if x2 is None else check_inputs(x2, "x2", x1.shape[1])
     n1 = x1.shape[0]
     n2 = n1 if x2 is None else x2.shape[0]

@@ -147,7 +147,9 @@ def _tri_solve(tiles: tuple, starts: tuple, R: np.ndarray) -> np.ndarray:
 def _not_positive_definite(name: str, n: int, column: int, regularization: float):
     return IllConditionedKernel(
         f"{name} ({n} x {n}) is not positive definite to float32 precision (float32 "
-        f"Cholesky failed at column {column}); pass a regularization (jitter) > 0",
+        f"Cholesky failed at column {column}): it has a negative eigenvalue, or one below "
+        "float32's rounding (duplicate inputs); solver='cholesky' (float64) names "
+        "lambda_min where n fits memory; pass a regularization (jitter) > 0",
         condition_number=float("inf"),
         max_condition=float("inf"),
         regularization=float(regularization),

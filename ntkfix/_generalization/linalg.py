@@ -16,12 +16,13 @@ dtype, and beyond that threshold the solution may be off by more than about 10%.
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from typing import Any
 
 import numpy as np
 import scipy.linalg
 
-from ntkfix._core.errors import IllConditionedKernel
+from ntkfix._core.errors import IllConditionedKernel, PrecisionWarning
 from ntkfix._core.validate import as_host_float64, check_nonneg_float, check_square_kernel
 
 # jitter="auto" tries these multiples of mean(diag K), in order.
@@ -98,6 +99,44 @@ def parallel_share(A: np.ndarray) -> float:
     return float(((C > PARALLEL_COSINE).sum() - np.sum(np.diag(C) > PARALLEL_COSINE)) / (n * n - n))
 
 
+# Up to this n the extreme eigenvalues come from a dense eigvalsh; above, from Lanczos.
+EIGH_MAX_N = 2000
+
+
+def extreme_eigenvalues(A: np.ndarray) -> tuple[float, float]:
+    """(lambda_min, lambda_max) of the symmetric ``A``: LAPACK's eigvalsh for n <=
+    ``EIGH_MAX_N``, else Lanczos (``scipy.sparse.linalg.eigsh``, a few hundred products)."""
+    n = A.shape[0]
+    if n <= EIGH_MAX_N:
+        w = scipy.linalg.eigvalsh(A)
+        return float(w[0]), float(w[-1])
+    from scipy.sparse.linalg import eigsh
+
+    lo = eigsh(A, k=1, which="SA", return_eigenvectors=False, tol=1e-6)[0]
+    hi = eigsh(A, k=1, which="LA", return_eigenvectors=False, tol=1e-6)[0]
+    return float(lo), float(hi)
+
+
+def rounding_level(A: np.ndarray, dtype: Any) -> float:
+    """How far the rounding of K's entries (its dtype) can move an eigenvalue: eps(dtype)
+    x trace(K) (>= eps ||K||_2; n eps mean(diag K))."""
+    return float(np.finfo(np.dtype(dtype)).eps) * abs(float(np.trace(A)))
+
+
+def _negative(A: np.ndarray, name: str, dtype: Any) -> str | None:
+    """The words for a negative eigenvalue beyond rounding, or None if there is none."""
+    lo, hi = extreme_eigenvalues(A)
+    if lo >= -rounding_level(A, dtype):
+        return None
+    return (
+        f"is not positive semi-definite: it has a negative eigenvalue, lambda_min = "
+        f"{lo:.3g} (lambda_max = {hi:.3g}, ratio {lo / hi:.2g}; rounding in {np.dtype(dtype)} "
+        f"explains {rounding_level(A, dtype):.2g} at most). A kernel Gram matrix has none: "
+        f"{name} is not a kernel of these inputs (a similarity that is no kernel, blocks of "
+        "different kernels, or a kernel computed in lower precision than given)"
+    )
+
+
 def _hint(A: np.ndarray, name: str, regularize_arg: str, allow_auto: bool) -> str:
     how = f"{regularize_arg}=<float > 0>" + (f" or {regularize_arg}='auto'" if allow_auto else "")
     share = parallel_share(A)
@@ -169,7 +208,13 @@ def factorize(
     cond = float("inf")
     for reg in ladder:
         L, cond = _try_cholesky(A + reg * eye if reg else A)
+        if L is None and reg == ladder[0]:  # not positive definite: a negative eigenvalue?
+            negative = _negative(A, name, kernel_dtype(K))
+            if negative is not None:
+                _raise(A, name, negative + "; no jitter is added to hide it", reg)
         if L is not None and cond <= limit:
+            if isinstance(regularization, str):
+                _warn_auto(A, name, reg, mean_diag, kernel_dtype(K))
             return Factor(
                 chol=L, regularization=float(reg), condition_number=cond, mean_diag=mean_diag
             )
@@ -180,10 +225,40 @@ def factorize(
     )
     reg = ladder[-1]
     added = f" after adding {reg:.3g} * I" if reg else ""
+    _raise(
+        A, name, what + added + ". " + _hint(A, name, regularize_arg, allow_auto), reg, cond, limit
+    )
+
+
+def _raise(A, name, what, reg, cond=float("inf"), limit=float("inf")):
     raise IllConditionedKernel(
-        f"{name} ({A.shape[0]} x {A.shape[0]}) {what}{added}. "
-        + _hint(A, name, regularize_arg, allow_auto),
+        f"{name} ({A.shape[0]} x {A.shape[0]}) {what}",
         condition_number=cond,
         max_condition=limit,
         regularization=float(reg),
     )
+
+
+def _warn_auto(A, name, reg, mean_diag, dtype) -> None:
+    """A ``PrecisionWarning`` when jitter='auto' added more than rounding."""
+    if reg > rounding_level(A, dtype):
+        warnings.warn(
+            f"jitter='auto' added {reg:.3g} * I ({reg / mean_diag:.0e} x mean diag) to {name} "
+            f"({A.shape[0]} x {A.shape[0]}), more than its rounding ("
+            f"{rounding_level(A, dtype):.2g}): the result is for {name} + {reg:.3g} I; pass "
+            "jitter explicitly to choose it, or remove duplicate inputs",
+            PrecisionWarning,
+            stacklevel=_user_stacklevel(),
+        )
+
+
+def _user_stacklevel() -> int:
+    """The ``stacklevel`` of the first caller outside ntkfix (for warnings)."""
+    import os
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    frame, level = sys._getframe(1), 1
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(root):
+        frame, level = frame.f_back, level + 1
+    return level

@@ -249,7 +249,7 @@ class InfiniteKernel(Kernel):
         return f"InfiniteKernel({self.model.describe()}, {self.which!r}, {self.options})"
 
     def check_inputs(self, x1, x2=None):
-        x1 = self.model.check_inputs(x1, "x1")
+        x1 = self.model.check_inputs(x1, "x1" if x2 is not None else "x")
         x2 = None if x2 is None else self.model.check_inputs(x2, "x2")
         return x1, x2
 

@@ -197,6 +197,15 @@ class Spectrum:
     lambda_min: float
     condition_number: float
 
+    def __repr__(self) -> str:
+        ev = np.asarray(self.eigenvalues)
+        head = ", ".join(f"{v:.4g}" for v in ev[:3]) + (", ..." if ev.size > 3 else "")
+        return (
+            f"Spectrum(n={ev.size}, lambda_max={self.lambda_max:.4g}, lambda_min="
+            f"{self.lambda_min:.4g}, condition_number={self.condition_number:.4g}, "
+            f"eigenvalues=[{head}])"
+        )
+
 
 def spectrum(K: Any, top_k: int | None = None) -> Spectrum:
     """Eigenvalues of a symmetric (n, n) kernel (``eigh``, in float64 on the host; float64

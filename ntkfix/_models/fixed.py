@@ -38,7 +38,9 @@ class FixedPattern(Network):
     ``FixedPattern(spec, params0)`` with an ``ntkfix.MLP`` makes an ``MLPFixedPattern``
     (the fast, structured path); with any other network - a function ``f(params, x)``,
     a stax triple, a Flax ``model.apply`` - a ``GraphFixedPattern``: ``f``'s graph with
-    every ReLU-like gate frozen at ``params0``. Both are instances of this class.
+    every ReLU-like gate frozen at ``params0``. Both are instances of this class. An
+    optional third argument ``x_example`` (inputs of the network's shape) checks the
+    graph when the model is built: an operation with no gate to freeze is refused then.
 
     ``model.apply(params, x)`` computes h_l = 1[u_l(x) > 0] * z_l(x; params) with u_l the
     pre-activations of the ReLU net at ``params0``; no gradient flows through the gates.
@@ -88,11 +90,14 @@ class MLPFixedPattern(FixedPattern):
 
     spec: MLP
     params0: Params
+    x_example: dataclasses.InitVar[Any] = None
 
-    def __post_init__(self):
+    def __post_init__(self, x_example: Any = None):
         if not isinstance(self.spec, MLP):
             raise TypeError(f"spec must be an ntkfix.MLP, got {type(self.spec).__name__}")
         object.__setattr__(self, "params0", self.spec.check_params(self.params0, "params0"))
+        if x_example is not None:  # an MLP has nothing to refuse: the inputs' shape
+            self.check_inputs(x_example, "x_example")
 
     def tree_flatten(self):
         return (self.params0,), self.spec
@@ -161,6 +166,10 @@ class GraphFixedPattern(FixedPattern):
     """The FAP twin of any network: its graph with its gates frozen at ``params0``.
 
     Made by ``ntkfix.FixedPattern(f, params0)``. A pytree (leaves: ``params0``).
+    ``FixedPattern(f, params0, x_example)`` traces the graph once on inputs shaped like
+    ``x_example`` (abstractly: nothing is computed), so an operation with no gate to
+    freeze (``UnsupportedOperation``) is refused when the model is built; without it,
+    at the first call.
 
     Attributes:
       base: the network as a ``Function``.
@@ -169,10 +178,15 @@ class GraphFixedPattern(FixedPattern):
 
     base: Function
     params0: Any
+    x_example: dataclasses.InitVar[Any] = None
 
-    def __post_init__(self):
+    def __post_init__(self, x_example: Any = None):
         object.__setattr__(self, "base", as_function(self.base))
         object.__setattr__(self, "params0", check_param_tree(self.params0, "params0"))
+        if x_example is not None:  # refusals now, not at the first call
+            x = self.check_inputs(x_example, "x_example")
+            self.output_shape(self.params0, x)
+            jax.eval_shape(self.forward, self.params0, x)
 
     def tree_flatten(self):
         return (self.params0,), self.base

@@ -46,35 +46,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ntkfix._conversion.certificate import gate_threshold
 from ntkfix._core.errors import UnsupportedOperation
+from ntkfix._models.refusals import PIECEWISE_REFUSED, SMOOTH, where_in_code
+from ntkfix._models.refusals import refuse as _refuse
 
 try:  # newer jax
     from jax.extend.core import Literal
 except ImportError:  # jax 0.4.x
     from jax.core import Literal
 
-# Elementwise or reducing operations with no gate to freeze: refused on parameter-
-# dependent values (a FAP net of such a graph is not a fixed-pattern network).
-SMOOTH = frozenset(
-    "exp exp2 log log1p expm1 tanh logistic sin cos tan asin acos atan atan2 sinh cosh "
-    "asinh acosh atanh erf erfc erf_inv lgamma digamma igamma igammac random_gamma_grad "
-    "pow sqrt rsqrt cbrt integer_pow polygamma bessel_i0e bessel_i1e".split()
-)
-PIECEWISE_REFUSED = {
-    "reduce_max": "a max reduction (max-pooling, logsumexp, ...)",
-    "reduce_min": "a min reduction",
-    "argmax": "an argmax",
-    "argmin": "an argmin",
-    "reduce_window_max": "max-pooling",
-    "reduce_window_min": "min-pooling",
-    "floor": "rounding (floor)",
-    "ceil": "rounding (ceil)",
-    "round": "rounding",
-    "sort": "sorting",
-    "top_k": "top-k",
-    "cumax": "a cumulative max",
-    "cummin": "a cumulative min",
-}
 CONTROL_FLOW = frozenset({"scan", "while", "cond"})
 COMPARISONS = frozenset({"gt", "ge", "lt", "le", "eq", "ne"})
 # Call-like primitives whose body is evaluated recursively: name -> the param holding it.
@@ -89,16 +70,6 @@ CALLS = {
     "custom_vjp_call": "call_jaxpr",
     "custom_vjp_call_jaxpr": "fun_jaxpr",
 }
-
-
-def where_in_code(eqn) -> str:
-    """Where ``eqn`` was written in the user's code ("file.py:12 (fn)"), when jax knows."""
-    try:
-        from jax._src import source_info_util
-
-        return source_info_util.summarize(eqn.source_info)
-    except Exception:  # private API: best effort
-        return "unknown location"
 
 
 def _jaxpr_and_consts(obj) -> tuple[Any, list]:
@@ -136,13 +107,19 @@ class _Decisions:
     With ``twin`` (one constant M per ReLU-like gate) the gates are not frozen but
     rewritten as the ReLU network of width 2 (``ntkfix._conversion.graph``):
     G(u) z = relu(M u + z) - M relu(u), u the gate stream's and z the value stream's
-    argument; ``terms`` collects every gate's (u, z).
+    argument; ``terms`` collects every gate's (u, z). With ``shift`` each gate's u is
+    replaced by u - t (its threshold, ``ntkfix._conversion.certificate.gate_threshold``),
+    in the gate stream too; with ``calibrate`` (the original decisions u > 0) the
+    thresholds are chosen on the way.
     """
 
     given: list | None
     made: list = dataclasses.field(default_factory=list)
     twin: list | None = None
     terms: list | None = None
+    shift: list | None = None  # per relu term, its threshold t (u - t replaces u)
+    calibrate: list | None = None  # per relu term, the original decision u > 0
+    frac: float = 0.5
 
     def take(self, compute: Callable[[], jax.Array]) -> jax.Array:
         if self.given is None:
@@ -166,15 +143,6 @@ def _bind(eqn, invals):
     subfuns, params = bound if isinstance(bound, tuple) else ((), bound)
     out = eqn.primitive.bind(*subfuns, *invals, **params)
     return out if eqn.primitive.multiple_results else [out]
-
-
-def _refuse(eqn, what: str) -> None:
-    raise UnsupportedOperation(
-        f"{what} ({eqn.primitive.name}) at {where_in_code(eqn)} acts on parameter-dependent "
-        "values: it has no gate that can be frozen at params0; ntkfix's fixed activation "
-        "patterns need a network whose nonlinearities are ReLU-like gates (relu, leaky "
-        "relu, abs, max/min with a constant)"
-    )
 
 
 def _gate_op(eqn, gates, values, deps, decisions: _Decisions):
@@ -218,15 +186,27 @@ class _Pred:
     u: jax.Array
 
 
+def _shifted(u, decisions: _Decisions):
+    """u - t with t this gate's threshold (chosen here when calibrating), or u."""
+    i = len(decisions.terms)
+    if decisions.calibrate is not None:
+        t = gate_threshold(u, decisions.calibrate[i], decisions.frac)
+        decisions.shift.append(float(np.nan_to_num(t)))  # nan: no gap, left unshifted
+    if decisions.shift is None:
+        return u
+    return u - jnp.asarray(decisions.shift[i], u.dtype)
+
+
 def _relu_term(u, z, base, dtype, decisions: _Decisions):
-    """base + G(u) z, frozen (terms) or rewritten as relu(M u + z) - M relu(u) (twin)."""
+    """(base + G(u) z, frozen (terms) or rewritten as relu(M u + z) - M relu(u) (twin);
+    and u - t, the gate's argument after its threshold (``_shifted``))."""
     u, z = jnp.broadcast_arrays(jnp.asarray(u, dtype), jnp.asarray(z, dtype))
-    if decisions.terms is not None:
-        decisions.terms.append((u, z))
+    u = _shifted(u, decisions)
+    decisions.terms.append((u, z))
     if decisions.twin is None:
-        return jnp.asarray(base + jnp.where(u > 0, z, 0), dtype)
+        return jnp.asarray(base + jnp.where(u > 0, z, 0), dtype), u
     M = jnp.asarray(decisions.twin[len(decisions.terms) - 1], dtype)
-    return jnp.asarray(base + (jax.nn.relu(M * u + z) - M * jax.nn.relu(u)), dtype)
+    return jnp.asarray(base + (jax.nn.relu(M * u + z) - M * jax.nn.relu(u)), dtype), u
 
 
 def _relu_form(eqn, gates, values, decisions: _Decisions):
@@ -241,21 +221,25 @@ def _relu_form(eqn, gates, values, decisions: _Decisions):
         (a0, b0) = gates
         pred = _Pred(a0 - b0 if name in ("gt", "ge") else b0 - a0)
         return [pred], [pred], True
+    # (u, z, b) and the gate stream's own b0 + c relu(u): c = z0 / u
     if name == "max":
         (a0, b0), (a, b) = gates, values
-        u, z, base = a0 - b0, a - b, b
+        u, z, base, base0, c = a0 - b0, a - b, b, b0, 1
     elif name == "min":
         (a0, b0), (a, b) = gates, values
-        u, z, base = b0 - a0, a - b, b
+        u, z, base, base0, c = b0 - a0, a - b, b, b0, -1
     elif name == "abs":
-        u, z, base = gates[0], 2 * values[0], -values[0]
+        u, z, base, base0, c = gates[0], 2 * values[0], -values[0], -gates[0], 2
     else:
         raise UnsupportedOperation(
             f"{name} at {where_in_code(eqn)}: ReLU twins are built for max/min/abs gates "
             "and selects on a > b / a >= b comparisons (relu, jnp.maximum, stax.Relu, abs, "
             "leaky relu); clamp, sign and ==/!= are not converted"
         )
-    return [_bind(eqn, gates)[0]], [_relu_term(u, z, base, dtype, decisions)], True
+    out_v, u_t = _relu_term(u, z, base, dtype, decisions)
+    if decisions.shift is None:
+        return [_bind(eqn, gates)[0]], [out_v], True
+    return [jnp.asarray(base0 + c * jax.nn.relu(u_t), dtype)], [out_v], True
 
 
 def _relu_select(eqn, gates, values, decisions: _Decisions):
@@ -269,8 +253,8 @@ def _relu_select(eqn, gates, values, decisions: _Decisions):
         )
     dtype = eqn.outvars[0].aval.dtype
     (f0, t0), (f, t) = gates[1:], values[1:]
-    out_g = _relu_term(pred.u, t0 - f0, f0, dtype, decisions)
-    out_v = _relu_term(pred.u, t - f, f, dtype, decisions)
+    out_g = _relu_term(pred.u, t0 - f0, f0, dtype, decisions)[0]
+    out_v = _relu_term(pred.u, t - f, f, dtype, decisions)[0]
     return [out_g], [out_v], True
 
 
@@ -311,7 +295,7 @@ def _eval(jaxpr, consts, gate_args, value_args, dep_args, decisions: _Decisions)
         elif name in SMOOTH:
             _refuse(eqn, "a smooth nonlinearity")
         elif name == "div" and deps[1]:
-            _refuse(eqn, "a division by a parameter-dependent value")
+            _refuse(eqn, "a division")
         elif name in PIECEWISE_REFUSED:
             _refuse(eqn, PIECEWISE_REFUSED[name])
         elif name in CONTROL_FLOW:
@@ -394,17 +378,28 @@ class GraphProgram:
         )
         return out, decisions.made
 
-    def terms(self, params0, params, x) -> list:
+    def terms(self, params0, params, x, shift=None) -> list:
         """Every ReLU-like gate's (u, z): its argument at params0 and at params (the
-        relu-form b + G(u) z of ``_relu_form``), in evaluation order."""
-        decisions = _Decisions(given=None, terms=[])
+        relu-form b + G(u) z of ``_relu_form``), in evaluation order; with ``shift`` (one
+        threshold per gate, ``calibrate``) u - t in the gate stream the twin computes."""
+        decisions = _Decisions(given=None, terms=[], shift=None if shift is None else list(shift))
         self._eval_with(params0, params, x, decisions)
         return decisions.terms
 
-    def twin_apply(self, params0, params, M, x):
+    def calibrate(self, params0, params, x, on: list, frac: float = 0.5) -> list[float]:
+        """One threshold per gate (``gate_threshold``) so that the twin's gate stream
+        takes the decisions ``on`` (the original u > 0 of each gate, from ``terms``) with
+        no argument at 0, chosen gate by gate (a threshold moves the later gates' u)."""
+        decisions = _Decisions(given=None, terms=[], shift=[], calibrate=list(on), frac=frac)
+        self._eval_with(params0, params, x, decisions)
+        return decisions.shift
+
+    def twin_apply(self, params0, params, M, x, shift=None):
         """The ReLU network of width 2 per gate: each G(u) z as relu(M u + z) - M relu(u)
-        with ``M[i]`` the i-th gate's constant."""
-        decisions = _Decisions(given=None, twin=list(M), terms=[])
+        with ``M[i]`` the i-th gate's constant (and u - ``shift[i]`` for u if given)."""
+        decisions = _Decisions(
+            given=None, twin=list(M), terms=[], shift=None if shift is None else list(shift)
+        )
         return self._eval_with(params0, params, x, decisions)[0]
 
     def _eval_with(self, params0, params, x, decisions):

@@ -121,7 +121,7 @@ class Network(abc.ABC):
     def check_kernel_inputs(self, params: Any, x1: Any, x2: Any, trainable: Any):
         """Validated ``(params, x1, x2 or None, selection)`` of a kernel K(x1, x2)."""
         params = self.check_params(params)
-        x1 = self.check_inputs(x1, "x1")
+        x1 = self.check_inputs(x1, "x1" if x2 is not None else "x")  # one input: "x"
         x2 = None if x2 is None else self.check_inputs(x2, "x2")
         if x2 is not None and x2.shape[1:] != x1.shape[1:]:
             raise ValueError(

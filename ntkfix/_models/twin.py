@@ -2,7 +2,8 @@
 
 ``ntkfix.to_relu`` of a ``GraphFixedPattern`` (``ntkfix._conversion.graph``) rewrites
 every frozen gate G(u) z as relu(M u + z) - M relu(u); the result is this ``Function`` of
-``twin_params = {"params0", "params", "M"}``, evaluated in that factored form by the
+``twin_params = {"params0", "params", "M"}`` (and ``"shift"``, the gates' thresholds,
+where the data puts a gate argument at 0), evaluated in that factored form by the
 graph's two-stream evaluator (``GraphProgram.twin_apply``).
 """
 
@@ -64,6 +65,6 @@ def twin_function(fn: Callable, built: Any = None) -> ReluTwin:
 
     def twin(tp, x):
         prog = GraphProgram.for_shapes(fn, tp["params0"], x)
-        return prog.twin_apply(tp["params0"], tp["params"], tp["M"], x)
+        return prog.twin_apply(tp["params0"], tp["params"], tp["M"], x, tp.get("shift"))
 
     return ReluTwin(twin, built=built)

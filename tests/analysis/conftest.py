@@ -1,8 +1,11 @@
 """Settings of the analysis tests (beside ``tests/conftest.py``)."""
 
+import importlib.util
 import sys
 
 import pytest
+
+from tests.analysis.notebook_runs import TEST, NotebookRuns
 
 
 @pytest.fixture(scope="session")
@@ -24,3 +27,23 @@ def _close_figures():
     plt = sys.modules.get("matplotlib.pyplot")
     if plt is not None:
         plt.close("all")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def notebook_runs(request, tmp_path_factory):
+    """The notebooks that ``test_notebooks.py`` checks in this session (path -> its run,
+    ``NotebookRuns.result``), started at the first analysis test: they execute in their
+    own processes while the session runs its other tests (``notebook_runs``)."""
+    paths = [
+        item.callspec.params["path"]
+        for item in request.session.items
+        if getattr(item, "originalname", None) == TEST and item.path.name == "test_notebooks.py"
+    ]
+    if not paths or any(
+        importlib.util.find_spec(m) is None for m in ("nbformat", "nbconvert", "ipykernel")
+    ):
+        yield None  # the notebook tests skip (importorskip)
+        return
+    runs = NotebookRuns(paths, tmp_path_factory.mktemp("executed_notebooks"))
+    yield runs
+    runs.close()

@@ -146,7 +146,7 @@ def test_cnn_generalization_rows_recomputed(nt):
         "train_width": 0,
         "dtype": "float64",  # stax's Conv mixes in float64 under x64 (the tests' mode)
     }
-    rows = {r["label"]: r for r in gen.run_cell(cell)}
+    rows = {r["predictor_label"]: r for r in gen.run_cell(cell)}
     assert {"CNTK", "FAP-CNN NTK C=8", "NTK ∞", "FAP NTK m=16"} <= set(rows)
     k_data, k_net = jax.random.split(jax.random.PRNGKey(0))
     ds = gen.load_dataset(cell, k_data)
@@ -176,8 +176,10 @@ def test_cnn_generalization_rows_recomputed(nt):
 
 # ---- conversion_cnn: the FAP-CNN's ReLU twin, recomputed with lax.conv and plain GD ------------
 @pytest.fixture(scope="module")
-def conversion_quick(tmp_path_factory):
-    out = tmp_path_factory.mktemp("conversion_cnn")
+def conversion_quick(quick_raw):
+    """``ntkfix run conversion_cnn:quick`` into the quick report's folder of runs
+    (``conftest.quick_raw``): out and the results table."""
+    out = quick_raw
     assert cli.main(["run", "conversion_cnn:quick", "--out", str(out), "--quiet"]) == 0
     return out, pd.read_csv(out / "conversion_cnn" / "results.csv")
 

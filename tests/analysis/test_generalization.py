@@ -23,6 +23,7 @@ COLUMNS = (
     "kind",
     "width",
     "label",
+    "predictor_label",
     "complexity",
     "complexity_normalized",
     "kernel_scale",
@@ -51,7 +52,7 @@ def runs(quick_raw):
 
 def _cell(df, **knobs):
     mask = np.logical_and.reduce([df[k] == v for k, v in knobs.items()])
-    return df[mask].set_index("label")
+    return df[mask].set_index("predictor_label")
 
 
 def test_quick_configs_tidy_rows(runs):
@@ -63,6 +64,9 @@ def test_quick_configs_tidy_rows(runs):
         for col in COLUMNS:
             assert col in df.columns, (name, col)
         assert set(df["predictor"]) == KERNELS | {"fap_net", "relu_net"}
+        # the knob naming a CSV's label column keeps its value; the display name has its own
+        assert (df["label"] == cfg.params.get("label", "label")).all(), name
+        assert "FAP NTK m=" + str(cfg.params["widths"][0]) in set(df["predictor_label"])
         assert df["test_error"].between(0, 1).all() and df["train_error"].between(0, 1).all()
         kern = df[df["kind"] == "kernel"]
         assert (kern["complexity"] > 0).all() and kern["width"].isna().sum() == 2 * len(cfg.cells())

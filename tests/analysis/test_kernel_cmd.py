@@ -61,7 +61,17 @@ def test_csv_without_standardize_says_why(wine, tmp_path, capsys):
     assert cli.main([*argv, "--out", str(tmp_path / "k.npz")]) == 0
     out = capsys.readouterr().out
     assert "ntkfix kernel: warning: wine01.csv: feature scales differ by" in out
-    assert "pass standardize=True" in out
+    scales = next(line for line in out.splitlines() if "feature scales differ" in line)
+    assert scales.endswith("pass --standardize") and "standardize=True" not in scales
+
+
+def test_a_bad_width_is_refused_before_the_data_loads(wine, capsys):
+    path, _ = wine
+    argv = ["kernel", "--data", str(path), "--label", "label", "--width", "0"]
+    assert cli.main(argv) == 2
+    out, err = capsys.readouterr()
+    assert "warning" not in out and err.count("\n") == 1
+    assert "--width must be an integer >= 1, got 0" in err
 
 
 def test_help_gives_every_option_a_description_and_default(capsys):

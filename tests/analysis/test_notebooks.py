@@ -1,20 +1,20 @@
 """Teaching notebooks: stored without outputs; each runs top to bottom in a clean kernel, shows
 its figures inline (every plotting cell leaves a PNG) and ends with a worked exercise.
 
-Each notebook is executed as ``make docs`` executes it (nbconvert's notebook exporter with
-its ExecutePreprocessor, matplotlib's inline backend). With ``NTKFIX_EXECUTED_NOTEBOOKS=DIR``
-(``make test`` sets it to ``docs/notebooks``) a notebook that passed is written there as
-``jupyter nbconvert --to notebook --execute --output-dir DIR`` would write it, so that
-``make docs`` finds it up to date and does not execute it a second time."""
+Each notebook is executed as ``make docs`` executes it (``jupyter nbconvert --to notebook
+--execute``, matplotlib's inline backend) in its own process, in the background of the
+session (``conftest.notebook_runs``: from the first analysis test on, beside the others).
+With ``NTKFIX_EXECUTED_NOTEBOOKS=DIR`` (``make test`` sets it to ``docs/notebooks``) a
+notebook that passed is written there as ``jupyter nbconvert --to notebook --execute
+--output-dir DIR`` writes it, so that ``make docs`` finds it up to date and does not
+execute it a second time."""
 
 import os
 import re
-import time
 from pathlib import Path
 
 import pytest
 
-INLINE = "module://matplotlib_inline.backend_inline"  # the MPLBACKEND of `make docs`
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[2] / "notebooks").glob("*.ipynb"))
 # a code cell that draws: a call into analysis.plots, pyplot, or an Axes' plotting method
 PLOTTING = re.compile(r"\bplots\.\w+\(|\bplt\.\w+\(|\.(plot|semilogy|semilogx|loglog|imshow)\(")
@@ -58,20 +58,14 @@ def test_the_plotting_pattern_sees_plotting_cells():
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
-def test_runs_top_to_bottom_with_inline_figures(path, monkeypatch):
+def test_runs_top_to_bottom_with_inline_figures(path, notebook_runs):
     nbformat = pytest.importorskip("nbformat")
-    nbconvert = pytest.importorskip("nbconvert")
+    pytest.importorskip("nbconvert")
     pytest.importorskip("ipykernel")
-    from traitlets.config import Config
-
-    config = Config()
-    config.ExecutePreprocessor.enabled = True
-    config.ExecutePreprocessor.timeout = 300
-    config.ExecutePreprocessor.kernel_name = "python3"
-    monkeypatch.setenv("MPLBACKEND", INLINE)  # the kernel inherits it, as under `make docs`
-    t0 = time.perf_counter()
-    body, _ = nbconvert.NotebookExporter(config=config).from_filename(str(path))
-    print(f"{path.name}: {time.perf_counter() - t0:.1f} s")
+    run = notebook_runs.result(path)  # executed as `make docs` does (conftest.notebook_runs)
+    print(f"{path.name}: {run.seconds:.1f} s")
+    assert run.returncode == 0, f"{path.name} failed to run:\n{run.stderr[-5000:]}"
+    body = run.written.read_text(encoding="utf-8")
     nb = nbformat.reads(body, as_version=4)
     code = [c for c in nb.cells if c.cell_type == "code" and c.source.strip()]
     assert code and all(c.execution_count for c in code), f"{path.name}: cells not executed"

@@ -157,11 +157,52 @@ def test_leaky_relu_and_abs_gates_are_frozen():
 def test_operations_without_a_gate_are_refused_where_they_occur(body, op):
     w0 = jnp.ones((5, 4))
     fap = ntkfix.FixedPattern(lambda w, x: body(x @ w)[:, :1], w0)
-    with pytest.raises(UnsupportedOperation, match=rf"\({op}\) at .*test_any_network.py"):
+    with pytest.raises(
+        UnsupportedOperation, match=rf"\(jax primitive {op}\) at tests/ntkfix/test_any_network.py"
+    ):
         fap.apply(w0, X)
     # the same operation on the inputs alone (no parameters involved) is fine
     ok = ntkfix.FixedPattern(lambda w, x: jax.nn.relu(x @ w)[:, :1] + body(x)[:, :1], w0)
     assert ok.apply(w0, X).shape == (7, 1)
+
+
+def test_refusals_say_what_in_words_and_where_in_the_users_code():
+    w0 = jnp.ones((5, 4))
+    fn = lambda w, x: jax.nn.gelu(x @ w)[:, :1]  # the tanh form: x**3 inside jax.nn.gelu
+    fap = ntkfix.FixedPattern(fn, w0)  # no example input: refused at the first call
+    with pytest.raises(
+        UnsupportedOperation,
+        match=r"^x\*\*2 on parameter-dependent values, as in LayerNorm, GELU \(tanh form\), a "
+        r"variance \(jax primitive integer_pow\) at tests/ntkfix/test_any_network.py:\d+ "
+        r"\(.*<lambda>\): it has no gate",
+    ):
+        fap.apply(w0, X)
+    with pytest.raises(UnsupportedOperation, match=r"x\*\*2 on parameter-dependent"):
+        ntkfix.FixedPattern(fn, w0, X)  # with one: refused when the model is built
+    assert ntkfix.FixedPattern(lambda w, x: jax.nn.relu(x @ w), w0, X).apply(w0, X).shape == (7, 4)
+    spec = ntkfix.MLP(5, 4, 1)
+    p0 = spec.init(jax.random.PRNGKey(0))
+    assert isinstance(ntkfix.FixedPattern(spec, p0, X), ntkfix.FixedPattern)
+    with pytest.raises(ValueError, match="x_example has 3 features"):
+        ntkfix.FixedPattern(spec, p0, X[:, :3])
+
+
+def test_a_flax_layernorm_is_refused_at_the_users_line_when_built():
+    nn = pytest.importorskip("flax.linen")
+
+    class Net(nn.Module):
+        @nn.compact
+        def __call__(self, x):
+            h = nn.LayerNorm()(nn.Dense(8)(x))  # the user's line, named
+            return nn.Dense(1)(nn.relu(h))
+
+    v0 = Net().init(jax.random.PRNGKey(0), X)
+    with pytest.raises(
+        UnsupportedOperation,
+        match=r"x\*\*2 on parameter-dependent values, as in LayerNorm.* at "
+        r"tests/ntkfix/test_any_network.py:\d+ \(.*__call__\), inside flax/linen/\w+.py",
+    ):
+        ntkfix.FixedPattern(Net().apply, v0, X)
 
 
 def test_control_flow_on_parameters_is_refused():
@@ -169,7 +210,7 @@ def test_control_flow_on_parameters_is_refused():
         h, _ = jax.lax.scan(lambda c, _: (jax.nn.relu(c @ w), None), x, None, length=2)
         return h[:, :1]
 
-    with pytest.raises(UnsupportedOperation, match=r"control flow \(scan\)"):
+    with pytest.raises(UnsupportedOperation, match=r"control flow on .* \(jax primitive scan\)"):
         ntkfix.FixedPattern(fn, jnp.eye(5)).apply(jnp.eye(5), X)
 
 

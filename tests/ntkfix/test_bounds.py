@@ -127,7 +127,8 @@ def test_complexity_jitter_explicit_and_auto():
     ref = math.sqrt(2 * y @ np.linalg.solve(K + 1e-3 * np.eye(7), y) / 7)
     np.testing.assert_allclose(info.value, ref, rtol=1e-10)
     assert info.jitter == 1e-3
-    auto = ntkfix.complexity(K, y, jitter="auto", return_info=True)
+    with pytest.warns(ntkfix.errors.PrecisionWarning, match=r"jitter='auto' added .* \* I"):
+        auto = ntkfix.complexity(K, y, jitter="auto", return_info=True)
     assert auto.jitter > 0 and np.isfinite(auto.value)
     rel = auto.jitter / np.mean(np.diag(K))
     assert min(abs(rel / r - 1) for r in (1e-12, 1e-10, 1e-8, 1e-6, 1e-4)) < 1e-9
@@ -135,6 +136,34 @@ def test_complexity_jitter_explicit_and_auto():
     np.testing.assert_allclose(auto.value, ref, rtol=1e-3)  # cond(K + jitter I) ~ 1e12
     # a well-conditioned kernel gets no jitter from "auto"
     assert ntkfix.complexity(K[:6, :6], y[:6], jitter="auto", return_info=True).jitter == 0.0
+
+
+def _with_eigenvalues(w, seed=0):
+    Q, _ = np.linalg.qr(np.random.default_rng(seed).normal(size=(len(w), len(w))))
+    K = (Q * np.asarray(w)) @ Q.T
+    return (K + K.T) / 2
+
+
+def test_an_indefinite_matrix_is_named_with_its_negative_eigenvalue():
+    with pytest.raises(
+        ntkfix.errors.IllConditionedKernel,
+        match=r"K \(2 x 2\) is not positive semi-definite: it has a negative eigenvalue, "
+        r"lambda_min = -1 \(lambda_max = 3",
+    ) as e:
+        ntkfix.complexity([[1.0, 2.0], [2.0, 1.0]], [1.0, -1.0])
+    assert "very different scales" not in str(e.value) and "Duplicate" not in str(e.value)
+
+
+def test_auto_jitter_refuses_a_negative_eigenvalue_beyond_rounding():
+    w = np.linspace(1.0, 2.0, 20)
+    w[0] = -1e-6 * w[-1]
+    y = np.sign(np.sin(np.arange(20.0)))
+    with pytest.raises(ntkfix.errors.IllConditionedKernel, match=r"lambda_min = -2e-06"):
+        ntkfix.complexity(_with_eigenvalues(w), y, jitter="auto")
+    w[0] = -1e-17  # rounding: a singular kernel, jitter added and said
+    with pytest.warns(ntkfix.errors.PrecisionWarning, match=r"jitter='auto' added 1.45e-12") as rec:
+        info = ntkfix.complexity(_with_eigenvalues(w), y, jitter="auto", return_info=True)
+    assert info.jitter == pytest.approx(1e-12 * 1.5) and rec[0].filename == __file__
 
 
 def test_ill_conditioned_positive_definite_kernel_is_refused():
@@ -208,7 +237,11 @@ def test_bound_says_when_vacuous():
         (dict(jitter=-1.0), ValueError, r"jitter must be a finite number >= 0"),
         (dict(jitter="big"), ValueError, r"jitter must be a number >= 0 or 'auto'"),
         (dict(max_condition=0.5), ValueError, r"max_condition must be a number > 1"),
-        (dict(K=-np.eye(4)), ntkfix.errors.IllConditionedKernel, r"not positive definite"),
+        (
+            dict(K=-np.eye(4)),
+            ntkfix.errors.IllConditionedKernel,
+            r"not positive semi-definite: it has a negative eigenvalue, lambda_min = -1",
+        ),
     ],
 )
 def test_bound_bad_input(kwargs, exc, msg):

@@ -141,7 +141,7 @@ def test_below_the_required_constant_fails_and_is_flagged(converted):
     assert err[~chk.rows_ok].max() > 1e-6 and err[chk.rows_ok].max() <= 1e-9 * chk.output_scale
 
 
-def test_gate_boundary_is_reported():
+def _boundary_case():
     """u == 0 exactly (unit j's weight on feature 0 is 0 at theta_0, x = +-e_0) with z > 0."""
     spec = ntkfix.MLP(D, M, 1)
     p0 = spec.init(jax.random.PRNGKey(0))
@@ -152,19 +152,56 @@ def test_gate_boundary_is_reported():
     p[0] = (p0[0][0].at[0, j].set(0.7), None)  # values at any params: z_j(e_0) = a * 0.7 > 0
     e0 = np.eye(D)[:1]
     x, _ = _data()
-    x_all = np.concatenate([np.asarray(x), e0], axis=0)
-    rspec, rparams, cert = ntkfix.to_relu(model, p, x_all)
+    return spec, model, p, e0, j, np.concatenate([np.asarray(x), e0], axis=0)
+
+
+def test_a_gate_boundary_is_made_exact_by_a_threshold():
+    """relu(M u + z) - M relu(u) != 1[u > 0] z at u == 0 < z for every M: the twin's unit
+    j reads u - t instead (t in its bias, half the unit's smallest positive u)."""
+    spec, model, p, e0, j, x_all = _boundary_case()
+    rspec, rparams, cert = ntkfix.to_relu(model, p, x_all)  # no warning (errors in tests)
+    assert cert.exact and cert.building.boundary_units == 0 and cert.building.rows_ok.all()
+    assert rspec.width == 2 * M and rspec.has_bias  # same width; the threshold is a bias
+    (t,) = cert.shift
+    u = np.asarray(spec.preactivations(model.params0, x_all)[0])
+    assert np.count_nonzero(t) == 1 and t[j] == pytest.approx(u[u[:, j] > 0, j].min() / 2)
+    err = np.abs(np.asarray(rspec.apply(rparams, x_all) - model.apply(p, x_all))).max()
+    assert err <= 1e-9 * cert.building.output_scale
+    chk = cert.check(np.concatenate([-e0, e0, e0 * 0.5]))  # on the boundary: exact too
+    assert chk.all_ok and chk.boundary_units == 0 and chk.flipped_units == 0
+
+
+def test_an_inexact_certificate_always_warns(monkeypatch):
+    """Without the threshold (the construction before it) the boundary row is wrong: the
+    certificate says so in its repr, and to_relu warns, naming rows, units and error."""
+    import ntkfix._conversion.mlp as conv
+
+    spec, model, p, e0, j, x_all = _boundary_case()
+    monkeypatch.setattr(conv, "thresholds", lambda *a: None)
+    with pytest.warns(ntkfix.errors.InexactTwinWarning) as rec:
+        rspec, rparams, cert = ntkfix.to_relu(model, p, x_all)
+    assert issubclass(ntkfix.errors.InexactTwinWarning, ntkfix.errors.PrecisionWarning)
     assert not cert.exact and cert.building.boundary_units == 1
     assert cert.building.rows_ok.tolist() == [True] * N + [False]
     err = np.abs(np.asarray(rspec.apply(rparams, x_all) - model.apply(p, x_all))).max(axis=1)
     readout = abs(float(spec.weight_scale(1) * p[2][0][j, 0]))
-    assert err[-1] == pytest.approx(
-        spec.weight_scale(0) * 0.7 * readout, rel=1e-12
-    )  # relu(z) leaks
-    assert err[:-1].max() <= 1e-9 * cert.building.output_scale
+    assert err[-1] == pytest.approx(spec.weight_scale(0) * 0.7 * readout, rel=1e-12)
     assert cert.max_error == pytest.approx(err[-1])
-    chk = cert.check(np.concatenate([-e0, e0, e0 * 0.5]))  # z < 0 on the boundary is fine
-    assert chk.rows_ok.tolist() == [True, False, False] and chk.boundary_units == 2
+    msg = str(rec[0].message)
+    assert f"on only {N} of {N + 1} building rows" in msg and "1 (row, unit) pairs" in msg
+    assert f"largest error there is {cert.max_error:.3g}" in msg
+    r = repr(cert)
+    assert f"rows_ok={N}/{N + 1}" in r and "boundary_units=1" in r
+    assert f"max_error={cert.max_error:.3g}" in r
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_non_finite_params_are_refused_naming_the_leaf(bad):
+    spec, model, p, e0, j, x_all = _boundary_case()
+    p = list(p)
+    p[2] = (p[2][0].at[1, 0].set(bad), None)
+    with pytest.raises(ValueError, match=r"params\[2\]\[0\] contains NaN or inf \(1 of 6"):
+        ntkfix.to_relu(model, p, x_all)
 
 
 @pytest.mark.parametrize(

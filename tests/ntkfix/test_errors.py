@@ -79,7 +79,9 @@ def _bad_W():
             ValueError,
             "x2 has 4 features",
         ),
-        (lambda: ntkfix.empirical_ntk(SPEC, P, np.inf * X), ValueError, "x1 contains NaN or inf"),
+        (lambda: ntkfix.empirical_ntk(SPEC, P, np.inf * X), ValueError, "^x contains NaN or inf"),
+        (lambda: ntkfix.empirical_ntk(SPEC, P, X, np.inf * X), ValueError, "^x2 contains NaN"),
+        (lambda: ntkfix.arora_kernel(np.inf * X), ValueError, "^x contains NaN or inf"),
         (lambda: ntkfix.empirical_ntk("net", P, X), TypeError, "model must be an ntkfix.MLP"),
         (
             lambda: ntkfix.empirical_ntk(SPEC, P, X, trainable=5),

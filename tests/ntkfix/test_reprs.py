@@ -1,6 +1,7 @@
 """Short reprs of the result objects: a few lines of shapes and key numbers, never arrays."""
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 import ntkfix
@@ -58,3 +59,11 @@ def test_certificate_repr_is_short():
     _, _, cert = ntkfix.to_relu(fap, w, x)
     _short(repr(cert), 2)
     _short(repr(cert.check(x)), 2)
+
+
+def test_spectrum_repr_is_short_and_names_the_extremes():
+    x = jax.random.normal(jax.random.PRNGKey(3), (60, 5))
+    s = ntkfix.spectrum(ntkfix.arora_kernel(x / jnp.linalg.norm(x, axis=1, keepdims=True)))
+    r = repr(s)
+    assert len(r) < 200 and r.startswith("Spectrum(n=60, lambda_max=") and r.endswith(", ...])")
+    assert f"lambda_min={s.lambda_min:.4g}" in r

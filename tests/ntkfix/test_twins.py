@@ -3,6 +3,7 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 import ntkfix
 from tests.helpers import assert_close, rel_err, requires_nt
@@ -78,3 +79,69 @@ def test_the_twin_of_a_leaky_relu_cnn_is_a_relu_network():
 
     prims = _primitives(jax.make_jaxpr(twin.fn)(tp, jnp.asarray(XI)).jaxpr)
     assert "max" in prims and not prims & {"select_n", "gt", "ge", "lt", "le", "eq"}
+
+
+def _zero_bias_cnn(p, x):
+    dn = ("NHWC", "HWIO", "NHWC")
+    h = jax.lax.conv_general_dilated(x, p["c1"], (1, 1), "SAME", dimension_numbers=dn)
+    h = jax.nn.relu(h + p["b1"])
+    h = jax.lax.conv_general_dilated(h, p["c2"], (1, 1), "SAME", dimension_numbers=dn)
+    h = jax.nn.relu(h + p["b2"])
+    return jnp.mean(h, axis=(1, 2)) @ p["w"]
+
+
+def _digits_cnn(dtype=np.float64):
+    """A CNN with zero initial biases on digits (an exactly 0 background): every all-zero
+    patch puts u == 0 at params0, and the trained biases make z > 0 there."""
+    from sklearn.datasets import load_digits
+
+    x = (load_digits().data[:48].reshape(-1, 8, 8, 1) / 16.0).astype(dtype)
+    k = jax.random.split(jax.random.PRNGKey(0), 3)
+    p0 = {
+        "c1": jax.random.normal(k[0], (3, 3, 1, 6)) / 3.0,
+        "c2": jax.random.normal(k[1], (3, 3, 6, 6)) / np.sqrt(54.0),
+        "w": jax.random.normal(k[2], (6, 2)) / np.sqrt(6.0),
+        "b1": jnp.zeros((1, 1, 1, 6)),
+        "b2": jnp.zeros((1, 1, 1, 6)),
+    }
+    p0 = jax.tree_util.tree_map(lambda a: jnp.asarray(a, dtype), p0)
+    p1 = dict(p0, b1=p0["b1"] + 0.05, b2=p0["b2"] + 0.03, w=p0["w"] * 1.1)
+    return ntkfix.FixedPattern(_zero_bias_cnn, p0), p1, x
+
+
+def test_the_twin_of_a_zero_bias_cnn_on_digits_is_exact():
+    fap, p1, x = _digits_cnn()
+    before = fap.program(x).terms(fap.params0, p1, x)
+    assert sum(int(jnp.sum((u == 0) & (z > 0))) for u, z in before) > 1000  # boundaries
+    twin, tp, cert = ntkfix.to_relu(fap, p1, x)  # warnings are errors in the tests
+    assert cert.exact and cert.building.rows_ok.all() and cert.building.boundary_units == 0
+    assert len(cert.shift) == 2 and min(cert.shift) > 0  # both ReLU layers thresholded
+    assert_close(twin.apply(tp, x), fap.apply(p1, x), atol=1e-11, rtol=1e-10)
+    # a ReLU network still: relu (max) gates only, the thresholds are biases
+    from tests.ntkfix.test_any_network import _primitives
+
+    prims = _primitives(jax.make_jaxpr(twin.fn)(tp, jnp.asarray(x)).jaxpr)
+    assert "max" in prims and not prims & {"select_n", "gt", "ge", "lt", "le", "eq"}
+    chk = cert.check(np.zeros((2, 8, 8, 1)))  # a blank image: every unit on its boundary
+    assert chk.all_ok and chk.boundary_units == 0
+
+
+def test_the_zero_bias_cnn_twin_in_float32_is_right_on_every_row():
+    """float32: the gates all hold; the rounding of p - M g (M ~ z / t, t half the
+    smallest positive u) is what is left, within the float32 rtol or warned."""
+    import warnings
+
+    fap, p1, x = _digits_cnn(np.float32)
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always")
+        twin, tp, cert = ntkfix.to_relu(fap, p1, x)
+    assert cert.building.rows_ok.all() and cert.building.boundary_units == 0
+    assert cert.exact or any(r.category is ntkfix.errors.PrecisionWarning for r in rec)
+    assert rel_err(twin.apply(tp, x), fap.apply(p1, x)) < 1e-2
+
+
+def test_a_graph_twin_refuses_non_finite_params_naming_the_leaf():
+    fap, p1, x = _digits_cnn()
+    bad = dict(p1, b2=p1["b2"].at[0, 0, 0, 3].set(np.nan))
+    with pytest.raises(ValueError, match=r"params\['b2'\] contains NaN or inf \(1 of 6"):
+        ntkfix.to_relu(fap, bad, x)
