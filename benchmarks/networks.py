@@ -8,12 +8,18 @@ Networks (float32, K(x, x) traced, as ``make bench``'s MLP cells):
   global average pooling, a dense readout (k = 1); P = 148,288 parameters;
 - ``mlp_fn``: the MLP of ``make bench`` (in_dim 32, width 512, depth 2) written as a plain
   function with ``jax.nn.relu`` (ntkfix sees a function, not an ``MLP``);
-- ``mlp_fn10``: the same with k = 10 outputs, the kernel untraced (n, n, 10, 10): where
-  NTK-vector products beat Jacobian contraction.
+- ``mlp_fn10``: the same with k = 10 outputs, the kernel untraced (n, n, 10, 10);
+- ``residual``: a stax residual CNN on 8x8x1: conv 64, a residual block (conv 64, ReLU)
+  + identity, ReLU, 2x2 average pooling, conv 128, ReLU, global average pooling, dense;
+- ``flax_cnn``: a Flax ``nn.Module`` CNN (conv 64 -> conv 128 with biases, ReLU, mean
+  over positions, dense), given as ``model.apply`` with its variables.
 
 Methods: ``ntkfix`` (``ntkfix.empirical_ntk`` of the function, the implementation its
-cost model picks, tiled, K(x, x) symmetric), ``ntkfix_jc`` / ``ntkfix_nvp`` (forced to
-Jacobian contraction / NTK-vector products) and neural-tangents' three implementations (``nt_jc``,
+cost model picks - printed with each cell -, tiled, K(x, x) symmetric), ``ntkfix_jc`` /
+``ntkfix_nvp`` / ``ntkfix_gram`` / ``ntkfix_grad`` (forced to Jacobian contraction,
+NTK-vector products, structured derivatives with every layer's gram rule or its
+per-example-gradient rule), ``ntkfix_mlp`` (the ``ntkfix.MLP`` of the same network: the
+MLP networks only) and neural-tangents' three implementations (``nt_jc``,
 ``nt_nvp``, ``nt_sd``), each jitted, each (network, n, method) in its own process
 (``benchmarks.cell``: median of the timed calls, peak memory of one more call). The
 operation count credited to every method is that of the Jacobian contraction with the
@@ -33,13 +39,66 @@ from pathlib import Path
 from benchmarks import machine
 from benchmarks.run import _child, _csv_choice, _csv_ints, _positive_float, _positive_int
 
-NETWORKS = ("cnn", "mlp_fn", "mlp_fn10")
-METHODS = ("ntkfix", "ntkfix_jc", "ntkfix_nvp", "nt_jc", "nt_nvp", "nt_sd")
-OURS = {"ntkfix": "auto", "ntkfix_jc": "jacobian", "ntkfix_nvp": "ntk_vector"}
+NETWORKS = ("cnn", "mlp_fn", "mlp_fn10", "residual", "flax_cnn")
+METHODS = (
+    "ntkfix", "ntkfix_jc", "ntkfix_nvp", "ntkfix_gram", "ntkfix_grad", "ntkfix_mlp",
+    "nt_jc", "nt_nvp", "nt_sd",
+)  # fmt: skip
+OURS = {
+    "ntkfix": "auto",
+    "ntkfix_jc": "jacobian",
+    "ntkfix_nvp": "ntk_vector",
+    "ntkfix_gram": "structured_gram",
+    "ntkfix_grad": "structured_gradients",
+}
 UNTRACED = frozenset({"mlp_fn10"})  # kernels (n, n, k, k); the others traced (n, n)
 NT_IMPL = {"nt_jc": 1, "nt_nvp": 2, "nt_sd": 3}
 CNN_CHANNELS = (64, 256)
 MLP_SHAPE = (32, 512, 2)  # in_dim, width, depth
+
+
+def _mlp_spec(network: str):
+    import ntkfix
+
+    d, m, depth = MLP_SHAPE
+    return ntkfix.MLP(d, m, depth, out_dim=10 if network == "mlp_fn10" else 1)
+
+
+def _residual(kp, n: int):
+    import ntkfix
+
+    stax = ntkfix.host.neural_tangents("the residual benchmark network").stax
+    block = stax.serial(stax.Conv(64, (3, 3), padding="SAME"), stax.Relu())
+    init, apply, _ = stax.serial(
+        stax.Conv(64, (3, 3), padding="SAME"),
+        stax.Relu(),
+        stax.FanOut(2),
+        stax.parallel(block, stax.Identity()),
+        stax.FanInSum(),
+        stax.Relu(),
+        stax.AvgPool((2, 2), (2, 2)),
+        stax.Conv(128, (3, 3), padding="SAME"),
+        stax.Relu(),
+        stax.GlobalAvgPool(),
+        stax.Dense(1),
+    )
+    _, params = init(kp, (-1, 8, 8, 1))
+    return apply, params
+
+
+def _flax_cnn(kp):
+    import flax.linen as nn
+    import jax.numpy as jnp
+
+    class CNN(nn.Module):
+        @nn.compact
+        def __call__(self, x):
+            x = nn.relu(nn.Conv(64, (3, 3))(x))
+            x = nn.relu(nn.Conv(128, (3, 3))(x))
+            return nn.Dense(1)(x.mean(axis=(1, 2)))
+
+    model = CNN()
+    return model.apply, model.init(kp, jnp.zeros((1, 8, 8, 1), jnp.float32))
 
 
 def make(network: str, n: int, seed: int = 0):
@@ -48,6 +107,10 @@ def make(network: str, n: int, seed: int = 0):
     import jax.numpy as jnp
 
     kp, kx = jax.random.split(jax.random.PRNGKey(seed))
+    if network in ("residual", "flax_cnn"):
+        fn, params = _residual(kp, n) if network == "residual" else _flax_cnn(kp)
+        params = jax.tree_util.tree_map(lambda a: a.astype(jnp.float32), params)
+        return fn, params, jax.random.normal(kx, (n, 8, 8, 1), jnp.float32)
     if network == "cnn":
         c1, c2 = CNN_CHANNELS
         k1, k2, k3 = jax.random.split(kp, 3)
@@ -67,10 +130,8 @@ def make(network: str, n: int, seed: int = 0):
         x = jax.random.normal(kx, (n, 8, 8, 1), jnp.float32)
         return fn, params, x
     if network in ("mlp_fn", "mlp_fn10"):
-        import ntkfix
-
-        d, m, depth = MLP_SHAPE
-        spec = ntkfix.MLP(d, m, depth, out_dim=10 if network == "mlp_fn10" else 1)
+        d = MLP_SHAPE[0]
+        spec = _mlp_spec(network)
         params = spec.init(kp, jnp.float32)
 
         def fn(p, x):
@@ -97,6 +158,13 @@ def build_network(method: str, job: dict):
     fn, params, x = make(job["name"], job["n"], job.get("seed", 0))
     params, x = jax.block_until_ready((params, x))
     trace = job["name"] not in UNTRACED
+    if method == "ntkfix_mlp":
+        import ntkfix
+
+        if job["name"] not in ("mlp_fn", "mlp_fn10"):
+            raise ValueError(f"ntkfix_mlp is for the MLP networks, not {job['name']!r}")
+        spec = _mlp_spec(job["name"])
+        return lambda: ntkfix.empirical_ntk(spec, params, x, trace=trace)
     if method in OURS:
         import ntkfix
 
@@ -152,7 +220,10 @@ def main(argv: list[str] | None = None) -> int:
             P = n_params(params)
             k = 10 if name in UNTRACED else 1
             flops = P * n * (n + 1) * (k * k if name in UNTRACED else 1)  # 2 k^2 P n(n+1)/2
+            print(f"[{name} n={n}] cost model: {chosen(name, n)}", flush=True)
             for method in args.methods:
+                if method == "ntkfix_mlp" and name not in ("mlp_fn", "mlp_fn10"):
+                    continue  # an ntkfix.MLP exists for the MLP networks only
                 job = {
                     "kind": "network",
                     "method": method,
@@ -187,6 +258,20 @@ def main(argv: list[str] | None = None) -> int:
     _ratios(rows)
     write(rows, args.out, gflops_roof)
     return 0
+
+
+def chosen(name: str, n: int) -> str:
+    """The implementation ``ntkfix.empirical_ntk`` picks for ``name`` at ``n`` (shapes
+    only), with its operation count."""
+    import jax
+
+    import ntkfix
+
+    fn, params, x = make(name, 1)
+    x = jax.ShapeDtypeStruct((n, *x.shape[1:]), x.dtype)
+    kernel = ntkfix.kernels.EmpiricalKernel(fn, params, trace=name not in UNTRACED)
+    est = kernel.estimate(x)
+    return f"{est.implementation} ({est.flops / 1e9:.2f} GFLOP, block {est.block})"
 
 
 def _extrapolated(prev: list[dict], n: int) -> float | None:

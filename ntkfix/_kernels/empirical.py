@@ -77,7 +77,9 @@ def empirical_ntk(
         multiple of ``block_size``). With ``jax.distributed`` and ``devices=
         jax.devices()`` every process computes the slabs of its own devices.
       implementation: for a network other than an ``MLP``: "auto" (the cost model's
-        choice), "jacobian" (Jacobian contraction) or "ntk_vector" (NTK-vector
+        choice), "structured" (structured derivatives of the traced graph, each layer's
+        rule by cost), "structured_gram" / "structured_gradients" (one rule for every
+        layer), "jacobian" (Jacobian contraction) or "ntk_vector" (NTK-vector
         products); the kernel is the same to rounding. An ``MLP`` always uses its
         structured formula.
 

@@ -173,7 +173,8 @@ class EmpiricalKernel(Kernel):
       trace: True -> (n1, n2) blocks (the mean over outputs); False -> (n1, n2, k, k).
       trainable: the parameters that count (an ``MLP``'s dense layers; else None).
       implementation: "auto" (the network's choice) or, for networks other than an
-        ``MLP``, "jacobian" / "ntk_vector".
+        ``MLP``, "structured" / "structured_gram" / "structured_gradients" / "jacobian" /
+        "ntk_vector".
     """
 
     name = "empirical_ntk"

@@ -27,7 +27,8 @@ class KernelPlan:
       flops: floating-point operations of the whole kernel (multiply + add = 2), for the
         sizes the plan was made for.
       implementation: the exact rule that computes it ("structured", "jacobian",
-        "ntk_vector", "closed_form", "neural_tangents").
+        "ntk_vector", "structured_gram", "structured_gradients", "closed_form",
+        "neural_tangents").
       out_dim: k, the network's outputs (a block is (b1, b2) traced, else (b1, b2, k, k)).
     """
 

@@ -16,11 +16,12 @@ no module outside ``ntkfix._models`` asks which class a model is. A network is
 - its infinite-width kernels when it has them (``infinite_plan``).
 
 The defaults below serve any network given as a function: every parameter is trained,
-and the kernel is exact by Jacobian contraction or NTK-vector products, whichever the
-cost model (``ntkfix._kernels.cost``) finds cheaper. ``ntkfix.MLP`` overrides them with
-its per-layer structured formula. A user's own network type (e.g. a wrapper of an
-Equinox module) subclasses ``Network``, implements the four abstract methods, and gets
-every feature of ntkfix.
+and the kernel is exact by structured derivatives of the traced graph
+(``ntkfix._kernels.graph_structured``), Jacobian contraction or NTK-vector products,
+whichever the cost model (``ntkfix._kernels.cost``) finds cheapest. ``ntkfix.MLP``
+overrides them with its per-layer structured formula. A user's own network type (e.g.
+a wrapper of an Equinox module) subclasses ``Network``, implements the four abstract
+methods, and gets every feature of ntkfix.
 """
 
 from __future__ import annotations
@@ -30,11 +31,8 @@ from typing import Any
 
 import jax
 
-from ntkfix._kernels.cost import costs, forward_flops, forward_primitives, network_source, one_row
-from ntkfix._kernels.jacobian import jacobian_kernel, jacobian_rows, n_params
+from ntkfix._kernels.cost import forward_primitives, network_block, network_features, network_plan
 from ntkfix._kernels.plan import KernelPlan
-
-JACOBIAN_TEMPORARIES = 2  # tile-sized arrays of a Jacobian-contraction or NTK-vector tile
 
 
 class Network(abc.ABC):
@@ -146,23 +144,23 @@ class Network(abc.ABC):
         implementation: str = "auto",
     ) -> KernelPlan:
         """How this network's empirical NTK K(x1, x2) is computed (x2 of ``n2`` rows;
-        None: K(x1, x1)); ``x1`` may be shapes only. Here: Jacobian contraction or
-        NTK-vector products, whichever ``ntkfix._kernels.cost`` finds cheaper (or the
+        None: K(x1, x1)); ``x1`` may be shapes only. Here: structured derivatives,
+        Jacobian contraction or NTK-vector products, whichever
+        ``ntkfix._kernels.cost`` finds cheapest (or the
         ``implementation`` asked for), over every parameter."""
         k = self.output_shape(params, x1)[1]
-        source, block, chosen = network_source(self, params, x1, k, n2, trace, implementation)
-        F, _ = forward_flops(self, params, one_row(x1))
-        c = costs(F, n_params(params), k, x1.shape[0], n2, trace)[chosen]
-        return KernelPlan(source, block, JACOBIAN_TEMPORARIES, c, chosen, k)
+        return network_plan(self, params, x1, k, n2, trace, implementation)
 
     def ntk_features(self, params: Any, x: jax.Array, trainable: Any) -> Any:
         """Per-input features of the kernel at ``params`` (traceable: used inside the
-        compiled training loop): here the Jacobian rows (n, k, P)."""
-        return jacobian_rows(self, params, x)
+        compiled training loop): here the structured kernel's (``cost.network_features``:
+        per layer its inputs and cotangents, or its per-example weight gradients; every
+        other parameter's per-example gradient)."""
+        return network_features(self, params, x)
 
     def ntk_block(self, f1: Any, f2: Any, trainable: Any, trace: bool) -> jax.Array:
         """The kernel block of two feature sets: (n1, n2) traced, else (n1, n2, k, k)."""
-        return jacobian_kernel(f1, f2, trace)
+        return network_block(f1, f2, trace)
 
     def infinite_plan(self, which: str, x1: Any, n2: int | None, **options) -> KernelPlan:
         """The infinite-width kernel ``which`` ("ntk" or "nngp"), for networks that have
