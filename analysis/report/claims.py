@@ -78,10 +78,16 @@ def _convergence_row(df: pd.DataFrame) -> dict | None:
     r2 = float(fap["rate_fit_r2"].median())
     speed = float(((1 - fap["rate_fitted"]) / (1 - fap["rate_predicted"])).median())
     eps = float(fap["eps"].iloc[0])
+    kappa = (
+        f"; median κ(Θ_0) = λ_max/λ_min {fap['kappa0'].median():.3g}, lr rule "
+        + ", ".join(sorted(set(fap["lr_rule"].dropna())))
+        if {"kappa0", "lr_rule"} <= set(fap)
+        else ""
+    )
     return claim_row(
         "Linear convergence of the FAP net, steps ~ log(1/eps)",
         f"{100 * reached:.0f}% of {len(fap)} FAP runs reach eps = {eps:g}; median R² of "
-        f"the log-linear fit {r2:.4f}; median (1 - q_fitted)/(1 - q_NTK) {speed:.2f}",
+        f"the log-linear fit {r2:.4f}; median (1 - q_fitted)/(1 - q_NTK) {speed:.2f}" + kappa,
         "dynamics: reached_eps, rate_fit_r2, rate_fitted, rate_predicted (FAP rows)",
         _convergence_verdict(fap, reached, r2),
     )

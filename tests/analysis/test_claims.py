@@ -268,3 +268,34 @@ def test_trained_claim_follows_the_gaps():
     assert trained_claims(dead) == []
     table = claims_table({"generalization_trained": _trained(), "dynamics": _dynamics()})
     assert table["claim"].iloc[-1].startswith("Trained with fixed patterns")
+
+
+def test_iterations_claim_names_the_law_the_steps_follow():
+    from analysis.report.depth_claims import LAWS, law_fits, steps_depth_claims
+
+    # kappa (hence kappa ln(L_0/eps)) not monotone in n: the steps follow it, not n
+    kappa = {8: 40.0, 16: 90.0, 32: 60.0, 64: 150.0}
+    df = _steps(lambda n, L: 0.5 * kappa[n] * L * np.log(10.0)).assign(
+        kappa_log=lambda d: d["n"].map(kappa) * d["depth"] * np.log(10.0),
+        lr_rule="n / lambda_max(Theta_0)",
+    )
+    fits = law_fits(df[df["model"] == "fap"])
+    per = fits[fits["depth"] != "all"]
+    assert set(per["law"]) == set(LAWS) and len(per) == 3 * 3
+    kap = per[per["law"] == LAWS[2]]
+    assert np.allclose(kap["r2"], 1.0) and np.allclose(kap["coef"], 0.5)
+    assert (per[per["law"] == LAWS[0]]["r2"] < 0.9).all()
+    pooled = fits[fits["depth"] == "all"].iloc[0]
+    assert np.isclose(pooled["r2"], 1.0) and np.isclose(pooled["coef"], 0.5)
+    (row,) = steps_depth_claims(df)
+    assert f"the steps follow {LAWS[2]} best (mean R² 1.000" in row["verdict"]
+    assert "κ law pooled over 12 cells: c = 0.5, R² 1.000" in row["measured"]
+    assert "lr rule n / lambda_max(Theta_0)" in row["measured"]
+    # steps = 100 ln n + 50 with kappa unrelated: the logarithm wins
+    (log,) = steps_depth_claims(
+        _steps(lambda n, L: 100 * np.log(n) + 50).assign(kappa_log=lambda d: d["n"].map(kappa))
+    )
+    assert f"the steps follow {LAWS[0]} best (mean R² 1.000" in log["verdict"]
+    # older tables without kappa: no law part
+    (old,) = steps_depth_claims(_steps(lambda n, L: 100 * np.log(n) + 50))
+    assert "follow" not in old["verdict"]
