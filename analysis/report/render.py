@@ -64,8 +64,7 @@ def _html_section(sec: Section) -> str:
         )
     if sec.config_toml:
         parts.append(
-            f"<details><summary>config</summary><pre>{html.escape(sec.config_toml)}</pre>"
-            "</details>"
+            f"<details><summary>config</summary><pre>{html.escape(sec.config_toml)}</pre></details>"
         )
     return "\n".join(parts)
 

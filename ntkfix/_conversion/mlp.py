@@ -52,6 +52,7 @@ from ntkfix._conversion.certificate import (
     gate_threshold,
     required_ratio,
     resolve_rtol,
+    unit_errors,
     warn_if_inexact,
 )
 from ntkfix._core.validate import check_choice, check_finite_tree, check_inputs
@@ -159,7 +160,7 @@ def _check(model, params, relu_spec, relu_params, M, x, shift=None) -> Equivalen
     return equivalence(terms, M, model.apply(params, x), f_twin, on=on)
 
 
-CONSTANTS = ("layer", "unit")
+CONSTANTS = ("layer", "channel", "unit")  # "channel": a dense layer's channel is its unit
 
 
 def mlp_to_relu(
@@ -175,8 +176,9 @@ def mlp_to_relu(
     dtype = np.dtype(jnp.result_type(*jax.tree_util.tree_leaves(params)))
     rtol = resolve_rtol(rtol, dtype)
     shift = thresholds(model, layer_terms(model, params, x), x)
-    stats = [required_ratio(u, z) for u, z in layer_terms(model, params, x, shift)]
-    need = [n if constants == "unit" else np.full_like(n, n.max()) for n, _ in stats]
+    terms = layer_terms(model, params, x, shift)
+    stats = [required_ratio(u, z) for u, z in terms]
+    need = [n if constants != "layer" else np.full_like(n, n.max()) for n, _ in stats]
     M = tuple(np.maximum(floor, (1.0 + margin) * n) for n in need)
     rspec = twin_spec(spec, bias=shift is not None)
     rparams = twin_params(spec, model.params0, params, M, shift)
@@ -192,6 +194,7 @@ def mlp_to_relu(
         checker=functools.partial(_check, model, params, rspec, rparams, M, shift=shift),
         rtol=rtol,
         shift=() if shift is None else tuple(shift),
+        unit_error=unit_errors(terms, M, dtype),
     )
     warn_if_inexact(cert, dtype, "use float64 params, constants='unit' or a smaller margin")
     return rspec, rparams, cert

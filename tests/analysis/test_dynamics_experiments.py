@@ -328,8 +328,9 @@ def test_conversion_row_matches_a_direct_conversion(quick):
         model, p0, x, y, steps=int(row["steps"]), record_every=int(row["steps"]), track=()
     )
     rspec, rparams, cert = ntkfix.to_relu(
-        model, res.params, x, margin=row["margin"], floor=row["floor"]
+        model, res.params, x, margin=row["margin"], floor=row["floor"], constants=row["constants"]
     )
+    assert row["unit_error_max"] == pytest.approx(max(cert.unit_error_max), rel=1e-6)
     err = float(jnp.max(jnp.abs(rspec.apply(rparams, x) - model.apply(res.params, x))))
     assert row["train_max_error"] == pytest.approx(err, rel=1e-6, abs=1e-13)
     assert row["M_max"] == pytest.approx(max(cert.M_max), rel=1e-10)
