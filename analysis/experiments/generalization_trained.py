@@ -67,18 +67,18 @@ LABELS = dict(fap_net="FAP net", relu_net="ReLU net", ntk_empirical="NTK(θ_0)",
               ntk_infinite="NTK ∞")  # fmt: skip
 
 KNOBS = {
-    "task": Knob("even_odd", choices=TASKS),
+    "task": Knob("even_odd", choices=TASKS),  # +-1 even/odd, or the 10 digits one-hot
     "p": Knob(0.0, low=0, high=1, note="the fraction of flipped labels"),
     "n_train": Knob(400, low=1),
-    "n_test": Knob(0, low=0, note="0: all 1,000 test rows"),
+    "n_test": Knob(0, low=0, note="0: all 1,000 test rows"),  # test rows used (of the 1,000)
     "num_samples": Knob(5000, low=10),  # MNIST-1D examples generated (80%: training)
     "depth": Knob(2, low=1),
     "width": Knob(128, low=1),
-    "seed": Knob(0, low=0),
+    "seed": Knob(0, low=0),  # the cell's key: the data draw (flips) and theta_0
     "steps": Knob(400, low=1),  # full-batch GD steps of both nets
     "record_every": Knob(10, low=1),  # the grid of steps_to_eps
     "eps": Knob(1e-3, low=0, strict="low"),  # the training loss the nets should reach
-    "lr": Knob(0.0, low=0, note="0: lr_scale n / lambda_max(Theta_0)"),
+    "lr": Knob(0.0, low=0, note="0: lr_scale n / lambda_max(Theta_0)"),  # GD's step size
     # lr = lr_scale x n / lambda_max(Theta_0) (lr = 0): at 1, the edge of stability, deep
     # nets on MNIST-1D can diverge
     "lr_scale": Knob(0.5, low=0, high=1, strict="low"),
