@@ -77,9 +77,10 @@ KNOBS = knobs(
     steps=200,
     lr=0.0,
     margin=Knob(0.5, low=0),
-    # ``to_relu``'s constants: "unit" (per unit; a CNN's per (position, channel)),
+    # ``to_relu``'s constants: "unit_shifted" (per unit, gates moved within the data's gap
+    # to shrink them; MLPs only), "unit" (per unit; a CNN's per (position, channel)),
     # "channel" (a CNN's per channel: the twin stays a CNN) or "layer" (one per layer)
-    constants=Knob("unit", choices=("layer", "channel", "unit")),
+    constants=Knob("unit_shifted", choices=("layer", "channel", "unit", "unit_shifted")),
     floor=Knob(1.0, low=0, strict="low"),
     **NET_DEFAULTS,
     **_arch.KNOBS,
@@ -180,7 +181,11 @@ EXPERIMENT = Experiment(
 )
 CNN_EXPERIMENT = Experiment(
     name="conversion_cnn",
-    knobs={**KNOBS, "arch": dataclasses.replace(KNOBS["arch"], default="cnn")},
+    knobs={
+        **KNOBS,
+        "arch": dataclasses.replace(KNOBS["arch"], default="cnn"),
+        "constants": dataclasses.replace(KNOBS["constants"], default="unit"),
+    },
     run_cell=run_cell,
     check=_arch.check_trainable,  # a CNN trains every parameter
     description="trained FAP-CNNs on digits converted to ReLU CNNs of 2C channels: errors",

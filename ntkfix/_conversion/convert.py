@@ -43,8 +43,10 @@ def to_relu(
       floor: lower bound on every constant (> 0).
       constants: "layer" (one constant per layer, the largest unit's: covers new
         inputs best) or "unit" (per-unit constants: the smallest rounding error, what a
-        float32 twin needs); other networks also "channel" (per channel of a conv
-        gate: the twin stays a conv net).
+        float32 twin needs), "unit_shifted" (an MLP's: per unit, each gate moved within
+        the data's gap to shrink its constant, ``ntkfix._conversion.offsets``: the
+        smallest float32 error, new inputs certified least often); other networks
+        also "channel" (per channel of a conv gate: the twin stays a conv net).
       rtol: the relative error (to max |fap(x)|) the twin may have and still count as
         exact; default ``RTOL`` by dtype (1e-3 in float32, 1e-9 in float64). Above it
         ``cert.exact`` is False and a ``PrecisionWarning`` says what the error is.

@@ -128,6 +128,11 @@ def graph_to_relu(
 ) -> tuple[Any, dict, ConversionCertificate]:
     """``to_relu`` for a ``GraphFixedPattern`` (a FAP net of any network; module
     docstring): its twin is ``model.twin_network`` (``ntkfix._models.twin.ReluTwin``)."""
+    if constants == "unit_shifted":
+        raise ValueError(
+            "constants='unit_shifted' (per-unit gate thresholds) is for ntkfix.MLP nets; "
+            "the twin of any other network takes 'layer', 'channel' or 'unit'"
+        )
     check_choice(constants, "constants", GRAPH_CONSTANTS)
     params = check_finite_tree(model.check_params(params), "params")
     x = model.check_inputs(x)

@@ -55,6 +55,7 @@ from ntkfix._conversion.certificate import (
     unit_errors,
     warn_if_inexact,
 )
+from ntkfix._conversion.offsets import optimal_thresholds
 from ntkfix._core.validate import check_choice, check_finite_tree, check_inputs
 
 Params = list  # an ntkfix.MLP's stax.serial params (``spec`` below is the MLP: not
@@ -160,7 +161,24 @@ def _check(model, params, relu_spec, relu_params, M, x, shift=None) -> Equivalen
     return equivalence(terms, M, model.apply(params, x), f_twin, on=on)
 
 
-CONSTANTS = ("layer", "channel", "unit")  # "channel": a dense layer's channel is its unit
+# "channel": a dense layer's channel is its unit; "unit_shifted": per unit, with per-unit
+# gate thresholds that shrink the constants (``ntkfix._conversion.offsets``)
+CONSTANTS = ("layer", "channel", "unit", "unit_shifted")
+
+
+def _shift(model, params, x, constants: str, margin: float, floor: float):
+    """The thresholds of the twin: with "unit_shifted" the optimal ones when the gates
+    on the data stay the FAP net's, else (and otherwise) the boundary ones (``thresholds``)."""
+    terms = layer_terms(model, params, x)
+    if constants == "unit_shifted":
+        shift = optimal_thresholds(model, terms, x, margin, floor)
+        moved = layer_terms(model, params, x, shift)
+        if all(
+            bool(jnp.all((ut > 0) == (u > 0)) & jnp.all(ut != 0))
+            for (ut, _), (u, _) in zip(moved, terms, strict=True)
+        ):
+            return shift
+    return thresholds(model, terms, x)
 
 
 def mlp_to_relu(
@@ -175,7 +193,7 @@ def mlp_to_relu(
     check_choice(constants, "constants", CONSTANTS)
     dtype = np.dtype(jnp.result_type(*jax.tree_util.tree_leaves(params)))
     rtol = resolve_rtol(rtol, dtype)
-    shift = thresholds(model, layer_terms(model, params, x), x)
+    shift = _shift(model, params, x, constants, margin, floor)
     terms = layer_terms(model, params, x, shift)
     stats = [required_ratio(u, z) for u, z in terms]
     need = [n if constants != "layer" else np.full_like(n, n.max()) for n, _ in stats]

@@ -319,3 +319,15 @@ def test_per_unit_constants_when_one_unit_needs_a_large_M():
     np.testing.assert_allclose(layer.M[0], unit.M[0][0])  # every unit pays the largest
     assert np.all(unit.unit_error[0][1:] < 1e-3 * layer.unit_error[0][1:])
     assert errs["unit"] < errs["layer"] / 3
+    # with the gate moved into the data's gap (t > 0: the off point at -1e-4 is then
+    # farther from it), the culprit's constant shrinks and so does the error
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ntkfix.errors.PrecisionWarning)
+        rspec, rparams, shifted = ntkfix.to_relu(model, f32(p), x32, constants="unit_shifted")
+    assert shifted.identity_holds and shifted.shift and shifted.shift[0][0] > 0
+    assert shifted.M[0][0] < unit.M[0][0] / 10
+    err = float(np.abs(np.asarray(rspec.apply(rparams, x32), np.float64) - exact).max())
+    assert err < errs["unit"] / 3
+    # on the data the twin's gates are the FAP net's: u - t > 0 exactly where u > 0
+    u = np.asarray(x32 @ f32(p0)[0][0]) * a
+    np.testing.assert_array_equal(u - shifted.shift[0][None, :] > 0, u > 0)
