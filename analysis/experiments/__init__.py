@@ -56,6 +56,7 @@ _MODULES = {
     "generalization_noise": "analysis.experiments.generalization_noise",
     "generalization_size": "analysis.experiments.generalization_size",
     "generalization_scale": "analysis.experiments.generalization_scale",
+    "generalization_trained": "analysis.experiments.generalization_trained",
 }
 
 

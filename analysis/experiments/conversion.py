@@ -4,7 +4,8 @@ One cell = (width, depth, b_std) with every seed of ``seeds`` inside: the FAP ne
 those seeds (gates at their theta_0) are trained together (``ntkfix.train_many``,
 ``steps`` GD steps, lr = n / lambda_max(Theta_0) for ``lr = 0``) on n points uniform
 on S^{d-1} with random +-1 labels, then each is converted into a ReLU net of width 2m
-built on the training inputs (constants M_l = max(``floor``, (1 + ``margin``) * need_l))
+built on the training inputs (per unit j of layer l, M_lj = max(``floor``, (1 +
+``margin``) * need_lj) with ``constants = "unit"``; "layer": the layer's largest for all)
 and checked on the training inputs and on ``n_test`` fresh points on the sphere. The
 conversion and its checks run in each precision of ``dtypes`` (the trained parameters
 cast to it; training itself runs in jax's default float): one row per (seed, dtype).
@@ -16,7 +17,8 @@ grows with M.
 channels, ``depth`` conv layers, ``kernel_size`` and ``pooling``, trained as a FAP-CNN
 (every parameter; a fixed ``lr`` is advised: at n / lambda_max the FAP-CNN can diverge) on
 ``n`` digits as 8x8x1 images with their even/odd labels, converted by ``ntkfix.to_relu``
-of its graph (one constant M_l per ReLU layer, the largest unit's; the CNN's ReLU is
+of its graph (``constants``: one M per (position, channel), per channel, or per ReLU
+layer, the largest unit's; the CNN's ReLU is
 ``jax.nn.relu``, one gate per layer: ``_arch.cnn(one_gate=True)``) and checked on the
 training images and on ``n_test`` held-out digits. A "unit" is then one (position,
 channel) of a conv layer, and ``relu_width`` counts the twin's channels per conv layer
@@ -31,6 +33,8 @@ Columns (besides the knobs, ``seed``, ``dtype`` and provenance):
   M_max, M_min        largest / smallest per-unit constant M over all hidden units
   M_layers            JSON list of the largest per-unit M of each hidden layer
   need_max            largest sign-aware minimal constant on the training data
+  unit_error_max      the certificate's largest per-unit rounding estimate (eps x the size of
+                      the cancelling terms p, M g; ``cert.unit_error``)
   ratio_max           largest max |z| / |u| on the training data (bounds need: need <= |z| / |u|)
   train_exact         the identity holds on every training row (no gate-boundary unit)
   train_max_error     max |twin(x) - fap(x)| over the training rows
@@ -73,6 +77,10 @@ KNOBS = knobs(
     steps=200,
     lr=0.0,
     margin=Knob(0.5, low=0),
+    # ``to_relu``'s constants: "unit_shifted" (per unit, gates moved within the data's gap
+    # to shrink them; MLPs only), "unit" (per unit; a CNN's per (position, channel)),
+    # "channel" (a CNN's per channel: the twin stays a CNN) or "layer" (one per layer)
+    constants=Knob("unit_shifted", choices=("layer", "channel", "unit", "unit_shifted")),
     floor=Knob(1.0, low=0, strict="low"),
     **NET_DEFAULTS,
     **_arch.KNOBS,
@@ -81,7 +89,8 @@ SCHEMA = defaults(KNOBS)
 
 COLUMNS = (
     "diverged", "loss_final", "param_change", "relu_width", "M_max", "M_min", "M_layers",
-    "need_max", "ratio_max", "train_exact", "train_max_error", "train_rel_error",
+    "need_max", "unit_error_max", "ratio_max", "train_exact", "train_max_error",
+    "train_rel_error",
     "test_frac_equivalent", "test_max_error", "test_rel_error", "test_max_error_ok",
     "test_rel_error_ok", "test_boundary_units", "test_ratio_max",
 )  # fmt: skip
@@ -116,7 +125,12 @@ def _convert(cell, spec, task, runs: SeedRuns, seed: int, dtype_name: str) -> di
         with warnings.catch_warnings():  # the rounding error is a column of its own
             warnings.simplefilter("ignore", ntkfix.errors.PrecisionWarning)
             rspec, _, cert = ntkfix.to_relu(
-                model, params, x, margin=cell["margin"], floor=cell["floor"]
+                model,
+                params,
+                x,
+                margin=cell["margin"],
+                floor=cell["floor"],
+                constants=cell["constants"],
             )
         train, test = cert.building, cert.check(x_test)
     row.update(
@@ -127,6 +141,7 @@ def _convert(cell, spec, task, runs: SeedRuns, seed: int, dtype_name: str) -> di
         M_min=min(float(m.min()) for m in cert.M),
         M_layers=json.dumps(compact(cert.M_max)),
         need_max=max(float(r.max()) for r in cert.required),
+        unit_error_max=max(cert.unit_error_max),
         ratio_max=max(cert.ratio),
         train_exact=cert.identity_holds,
         train_max_error=train.max_error,
@@ -166,7 +181,11 @@ EXPERIMENT = Experiment(
 )
 CNN_EXPERIMENT = Experiment(
     name="conversion_cnn",
-    knobs={**KNOBS, "arch": dataclasses.replace(KNOBS["arch"], default="cnn")},
+    knobs={
+        **KNOBS,
+        "arch": dataclasses.replace(KNOBS["arch"], default="cnn"),
+        "constants": dataclasses.replace(KNOBS["constants"], default="unit"),
+    },
     run_cell=run_cell,
     check=_arch.check_trainable,  # a CNN trains every parameter
     description="trained FAP-CNNs on digits converted to ReLU CNNs of 2C channels: errors",

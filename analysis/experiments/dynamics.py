@@ -17,7 +17,14 @@ steps.
 Columns (besides the knobs, ``seed``, and the runner's provenance columns):
   diverged          True if the run's loss blew up (then every value below is NaN)
   lr                step size used
+  lr_rule           "n / lambda_max(Theta_0)" (``lr = 0``) or "fixed" (the ``lr`` knob)
   lambda_max0       largest eigenvalue of Theta_0 (the trained layers' NTK at init)
+  lambda_min0       smallest eigenvalue of Theta_0 on the training set
+  kappa0            lambda_max0 / lambda_min0, the condition number of Theta_0
+  kappa_log         kappa0 * log(L_0 / eps): the steps GD on the linearized net needs up to
+                    a constant under the lr rule n / lambda_max (each step shrinks the
+                    slowest mode's loss by (1 - 1 / kappa)^2), the "iterations" law fitted
+                    against the measured steps (``analysis.report.depth_claims``)
   loss_init, loss_final          L_0 and L_T
   loss_final_kernel_gd           L_T of kernel GD with Theta_0 (the linearized net)
   rate_fitted       per-step loss factor q from a log-linear fit of the measured curve
@@ -83,7 +90,8 @@ KNOBS = knobs(
 SCHEMA = defaults(KNOBS)
 
 COLUMNS = (
-    "diverged", "lr", "lambda_max0", "loss_init", "loss_final", "loss_final_kernel_gd",
+    "diverged", "lr", "lr_rule", "lambda_max0", "lambda_min0", "kappa0", "kappa_log",
+    "loss_init", "loss_final", "loss_final_kernel_gd",
     "rate_fitted", "rate_fit_r2", "rate_fit_first", "rate_fit_last", "rate_kernel_gd",
     "rate_predicted", "steps_to_eps_measured", "steps_to_eps_kernel_gd",
     "steps_to_eps_predicted", "reached_eps", "ntk_drift_final", "ntk_drift_max",
@@ -108,9 +116,15 @@ def seed_row(cell, spec, task, runs: SeedRuns, seed: int) -> dict:
     kgd = kernel_gd(spec, p0, task.x, task.y, lr, trainable_arg(cell))
     rates = rates_or_none(res, eps, i)
     reached = steps_to_reach(h.step, loss, eps)
+    lmax, lmin = float(np.asarray(res.lambda_max0)[i]), float(np.asarray(res.lambda_min0)[i])
+    kappa = lmax / lmin if lmin > 0 else np.inf
     row.update(
         lr=lr,
-        lambda_max0=float(np.asarray(res.lambda_max0)[i]),
+        lr_rule="n / lambda_max(Theta_0)" if cell["lr"] == 0 else "fixed",
+        lambda_max0=lmax,
+        lambda_min0=lmin,
+        kappa0=kappa,
+        kappa_log=kappa * float(np.log(max(loss[0] / eps, 1.0))),
         loss_init=float(loss[0]),
         loss_final=float(loss[-1]),
         loss_final_kernel_gd=float(kgd.loss(h.step[-1])),

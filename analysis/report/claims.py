@@ -4,7 +4,7 @@ where it comes from and a verdict in words, all computed from the experiments' r
 ``CLAIMS`` maps an experiment to the function turning its tidy results into claim rows;
 ``claims_table`` stacks the rows of the experiments that ran. Thresholds of the verdicts
 are named constants here, next to the rule they serve (those of the depth claims in
-``analysis.report.depth_claims``).
+``analysis.report.depth_claims``, of the MNIST-1D claims in ``analysis.report.data_claims``).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.report.claim_rows import COLUMNS, claim_row, not_diverged
+from analysis.report.data_claims import scale_claims, trained_claims
 from analysis.report.depth_claims import LINEAR_HI as LINEAR_HI
 from analysis.report.depth_claims import steps_depth_claims, threshold_depth_claims
 
@@ -77,10 +78,16 @@ def _convergence_row(df: pd.DataFrame) -> dict | None:
     r2 = float(fap["rate_fit_r2"].median())
     speed = float(((1 - fap["rate_fitted"]) / (1 - fap["rate_predicted"])).median())
     eps = float(fap["eps"].iloc[0])
+    kappa = (
+        f"; median κ(Θ_0) = λ_max/λ_min {fap['kappa0'].median():.3g}, lr rule "
+        + ", ".join(sorted(set(fap["lr_rule"].dropna())))
+        if {"kappa0", "lr_rule"} <= set(fap)
+        else ""
+    )
     return claim_row(
         "Linear convergence of the FAP net, steps ~ log(1/eps)",
         f"{100 * reached:.0f}% of {len(fap)} FAP runs reach eps = {eps:g}; median R² of "
-        f"the log-linear fit {r2:.4f}; median (1 - q_fitted)/(1 - q_NTK) {speed:.2f}",
+        f"the log-linear fit {r2:.4f}; median (1 - q_fitted)/(1 - q_NTK) {speed:.2f}" + kappa,
         "dynamics: reached_eps, rate_fit_r2, rate_fitted, rate_predicted (FAP rows)",
         _convergence_verdict(fap, reached, r2),
     )
@@ -164,7 +171,9 @@ def threshold_claims(df: pd.DataFrame) -> list[dict]:
 TWIN_RTOL = {"float32": 1e-3, "float64": 1e-9}
 
 
-def conversion_claims(df: pd.DataFrame) -> list[dict]:
+def conversion_claims(df: pd.DataFrame, cnn: bool = False) -> list[dict]:
+    """Exactness of the twins (``conversion``; ``cnn``: ``conversion_cnn``, ReLU CNNs of 2C
+    channels): exact = identity on every training row and error within ``TWIN_RTOL``."""
     ok = not_diverged(df)
     twice = bool((ok["relu_width"] == 2 * ok["width"]).all())
     rtol = ok["dtype"].map(TWIN_RTOL).fillna(1e-9)
@@ -184,14 +193,34 @@ def conversion_claims(df: pd.DataFrame) -> list[dict]:
         verdict = "partly: exact in float64; float32 loses digits to the cancellation p - M g"
     else:
         verdict = "not supported: some conversions are not exact on their training points"
+    if cnn:
+        verdict = verdict.replace("width 2m", "2C channels")
+    what, width = (
+        ("FAP-CNN is a ReLU CNN of 2C channels", "2C")
+        if cnn
+        else ("FAP net is a ReLU net of width 2m", "2m")
+    )
     return [
         claim_row(
-            "A trained FAP net is a ReLU net of width 2m (exact on its data)",
-            f"{len(ok)} conversions, twin width = 2m in {'all' if twice else 'not all'}; "
+            f"A trained {what} (exact on its data)",
+            f"{len(ok)} conversions, twin width = {width} in {'all' if twice else 'not all'}; "
             + "; ".join(parts),
-            "conversion: relu_width, train_exact, train_rel_error",
+            f"conversion{'_cnn' if cnn else ''}: relu_width, train_exact, train_rel_error",
             verdict,
         )
+    ]
+
+
+def cnn_dynamics_claims(df: pd.DataFrame) -> list[dict]:
+    """The claims of ``dynamics`` measured on ``dynamics_cnn`` (FAP-CNN vs ReLU CNN from
+    the same theta_0): each claim tagged "(CNN)", its source "dynamics_cnn"."""
+    return [
+        {
+            **r,
+            "claim": r["claim"] + " (CNN)",
+            "from": r["from"].replace("dynamics:", "dynamics_cnn:", 1),
+        }
+        for r in dynamics_claims(df)
     ]
 
 
@@ -244,12 +273,16 @@ CLAIMS: dict[str, Callable[[pd.DataFrame], list[dict]]] = {
     "width_threshold_depth": threshold_depth_claims,
     "dynamics_depth": steps_depth_claims,
     "conversion": conversion_claims,
+    "conversion_cnn": lambda df: conversion_claims(df, cnn=True),
+    "dynamics_cnn": cnn_dynamics_claims,
     "generalization_noise": generalization_claims,
+    "generalization_scale": scale_claims,
+    "generalization_trained": trained_claims,
 }
 # the report's order of the claims (the seed's), by the first words of each claim
 ORDER = (
     "FAP == ReLU", "Linear convergence", "Iterations", "Width needed to", "Width needed grows",
-    "A trained FAP", "FAP's NTK", "Test",
+    "A trained FAP", "FAP's NTK", "Trained with fixed", "Test",
 )  # fmt: skip
 
 

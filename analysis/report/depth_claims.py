@@ -177,6 +177,69 @@ def _steps_verdict(tested: dict[str, bool], flat: bool, bound: float, res: float
     return "partly: " + "; ".join(held + untested)
 
 
+LAWS = ("a ln n + b", "c n^e", "c κ ln(L_0/eps) + b")  # the laws fitted to the steps
+
+
+def _r2(y: np.ndarray, fit: np.ndarray) -> float:
+    tot = float(np.sum((y - y.mean()) ** 2))
+    return 1.0 - float(np.sum((y - fit) ** 2)) / tot if tot > 0 else np.nan
+
+
+def law_fits(ok: pd.DataFrame) -> pd.DataFrame:
+    """The median steps to eps per (depth, n) cell (every run reached eps) fitted, per
+    depth with >= 3 n, by each of ``LAWS``: steps = a ln n + b, steps = c n^e (a line in
+    log-log), steps = c x + b with x = kappa0 ln(L_0 / eps) (the cell's median; the steps
+    the linearized net needs under the lr rule n / lambda_max, up to c). Each R² is of the
+    steps themselves (comparable across laws); ``pooled`` is the last law over every cell
+    of every depth at once (one c, b: a law in kappa needs no per-depth constants).
+    Columns: depth ("all" for pooled), law, r2, coef (a, e or c), points."""
+    if "kappa_log" not in ok:
+        return pd.DataFrame(columns=["depth", "law", "r2", "coef", "points"])
+    g = ok.groupby(["depth", "n"])
+    med = g[["steps_to_eps_measured", "kappa_log"]].median()
+    full = g["steps_to_eps_measured"].agg(lambda s: s.notna().all() and (s > 0).all())
+    med = med[full.astype(bool) & np.isfinite(med["kappa_log"])].reset_index()
+    rows = []
+
+    def add(depth, law, x, y, logs=False):
+        xs, ys = (np.log(x), np.log(y)) if logs else (x, y)
+        coef, icpt = np.polyfit(xs, ys, 1)
+        fit = np.exp(icpt + coef * xs) if logs else icpt + coef * xs
+        rows.append(dict(depth=depth, law=law, r2=_r2(y, fit), coef=float(coef), points=len(y)))
+
+    for depth, c in med.groupby("depth"):
+        if len(c) >= 3:
+            n, y = c["n"].to_numpy(float), c["steps_to_eps_measured"].to_numpy(float)
+            add(depth, LAWS[0], np.log(n), y)
+            add(depth, LAWS[1], n, y, logs=True)
+            add(depth, LAWS[2], c["kappa_log"].to_numpy(float), y)
+    if len(med) >= 3 and rows:
+        add("all", LAWS[2] + " pooled", med["kappa_log"].to_numpy(float),
+            med["steps_to_eps_measured"].to_numpy(float))  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def _laws_said(fits: pd.DataFrame) -> tuple[str, str]:
+    """(measured part, verdict part) of the law fits: each law's R² per depth, which
+    fits best (the highest mean R² over the depths)."""
+    per = fits[fits["depth"] != "all"]
+    mean = per.groupby("law")["r2"].mean().reindex(list(LAWS))
+    best = str(mean.idxmax())
+    said = "; ".join(
+        f"{law}: R² " + ", ".join(f"{r:.3f}" for r in per[per["law"] == law]["r2"]) for law in LAWS
+    )
+    pooled = fits[fits["depth"] == "all"]
+    if len(pooled):
+        p = pooled.iloc[0]
+        said += f"; κ law pooled over {int(p.points)} cells: c = {p.coef:.3g}, R² {p.r2:.3f}"
+    return (
+        f"law fits per depth ({said})",
+        f"the steps follow {best} best (mean R² {mean[best]:.3f}; "
+        + ", ".join(f"{law} {r:.3f}" for law, r in mean.items() if law != best)
+        + ")",
+    )
+
+
 def steps_depth_claims(df: pd.DataFrame) -> list[dict]:
     """The seed's "iterations logarithmic in n and depth", from ``dynamics_depth`` (FAP,
     width = width_per_n n): steps to eps fitted as steps ~ n^e per depth
@@ -188,7 +251,8 @@ def steps_depth_claims(df: pd.DataFrame) -> list[dict]:
     are consistent with it as a bound. Differences within ``record_every`` (the recorded
     steps' grid) count as none. Verdict: supported if neither test rules out a logarithm,
     partly if one does (or an axis is untested), not supported if both do (or no cell
-    reached eps)."""
+    reached eps). Then what the steps follow instead (``law_fits``: ln n, n^e, or the
+    condition number's kappa0 ln(L_0 / eps)), and the lr rule they ran under."""
     by_n, by_depth = _fap_step_fits(df)
     ok = not_diverged(df[df["model"] == "fap"])
     med = _complete_medians(ok)
@@ -212,12 +276,22 @@ def steps_depth_claims(df: pd.DataFrame) -> list[dict]:
         tested["depth"] = any(shape == "convex" for _, shape, _ in shapes)
     flat = bool(shapes) and all(shape == "flat" for _, shape, _ in shapes)
     parts = _steps_measured(by_n, by_depth, shapes, (n_min, n_max), bound)
+    verdict = _steps_verdict(tested, flat, bound, res)
+    laws = law_fits(ok)
+    if len(laws):
+        said, which = _laws_said(laws)
+        parts.append(said)
+        verdict += "; " + which
+    rule = set(df["lr_rule"].dropna()) if "lr_rule" in df else set()
+    if rule:
+        parts.append(f"lr rule {', '.join(sorted(rule))}")
     return [
         claim_row(
             "Iterations to reach eps grow logarithmically in n and depth",
             f"FAP, width = {df['width_per_n'].iloc[0]:g} n, eps = {float(df['eps'].iloc[0]):g}: "
             + "; ".join(parts),
-            "dynamics_depth: steps_to_eps_measured (median over seeds), dynamics.steps_fits",
-            _steps_verdict(tested, flat, bound, res),
+            "dynamics_depth: steps_to_eps_measured (median over seeds), dynamics.steps_fits; "
+            "kappa0, loss_init (depth_claims.law_fits)",
+            verdict,
         )
     ]

@@ -20,8 +20,8 @@ def claims_section(sections: list[Section]) -> Section:
     table = claims_table({s.experiment: s.results for s in sections if s.results is not None})
     text = (
         "What the seed claims, what this run measured, where the number comes from and the "
-        "verdict, each computed from the results below (thresholds in analysis/report/claims.py "
-        "and depth_claims.py)."
+        "verdict, each computed from the results below (thresholds in analysis/report/claims.py, "
+        "depth_claims.py and data_claims.py)."
     )
     return Section("Claims", text, {"claims": table}, [])
 
@@ -64,8 +64,7 @@ def _html_section(sec: Section) -> str:
         )
     if sec.config_toml:
         parts.append(
-            f"<details><summary>config</summary><pre>{html.escape(sec.config_toml)}</pre>"
-            "</details>"
+            f"<details><summary>config</summary><pre>{html.escape(sec.config_toml)}</pre></details>"
         )
     return "\n".join(parts)
 

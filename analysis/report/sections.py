@@ -14,6 +14,7 @@ from analysis.report.generalization import (
 )
 from analysis.report.kernels import kernel_distance_section
 from analysis.report.section import SectionFn
+from analysis.report.trained import generalization_trained_section
 from analysis.report.training import conversion_section, dynamics_section, width_threshold_section
 
 SECTIONS: dict[str, SectionFn] = {
@@ -29,6 +30,7 @@ SECTIONS: dict[str, SectionFn] = {
     "width_threshold_depth": width_threshold_depth_section,
     "dynamics_depth": dynamics_depth_section,
     "generalization_scale": generalization_scale_section,
+    "generalization_trained": generalization_trained_section,
 }
 # Sections ``ntkfix plot`` draws but ``ntkfix report`` does not run (generalization_scale:
 # its point is n = 50,000, generalization_scale_full.toml; results in docs/benchmarks.md).

@@ -172,13 +172,17 @@ def _conversion_task(df: pd.DataFrame) -> tuple[str, str, str]:
             f"FAP-CNNs ([Conv(C, {k}x{k}, SAME), ReLU] x depth, {cell['pooling']} pooling, "
             f"Dense(1); every parameter trained, lr = {cell['lr']:g}) trained {cell['steps']} GD "
             f"steps on n = {cell['n']} digits as 8x8x1 images with their even/odd labels",
-            "ReLU CNNs of 2C channels (one constant M_l per conv layer)",
+            "ReLU CNNs of 2C channels (constants per "
+            + {"layer": "conv layer", "channel": "channel", "unit": "(position, channel)"}[
+                cell.get("constants", "layer")
+            ]
+            + ")",
             "held-out digits",
         )
     return (
         f"FAP nets trained {cell['steps']} GD steps on n = {cell['n']} random ±1 labels on "
         f"S^{cell['d'] - 1}",
-        "ReLU nets of width 2m",
+        f"ReLU nets of width 2m (constants per {cell.get('constants', 'layer')})",
         "fresh points",
     )
 

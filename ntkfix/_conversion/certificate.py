@@ -60,6 +60,21 @@ def gate_threshold(u, on, frac: float = 0.5, axis=None):
     return float(t) if axis is None else t
 
 
+def unit_errors(terms, M, dtype) -> tuple[np.ndarray, ...]:
+    """Per hidden layer, the (m,) estimate of each unit's rounding error in the twin's
+    v = p - M g: eps(dtype) x the largest magnitude over the rows of the two cancelling
+    terms, max(relu(M u + z), M relu(u)) - where v = z is small and M u large, the digits
+    of v lost to the cancellation. The layer's error reaches the output through the next
+    layers' weights: a unit's share of it is its estimate times its outgoing weights."""
+    eps = float(np.finfo(np.dtype(dtype)).eps)
+    out = []
+    for (u, z), m in zip(terms, M, strict=True):
+        m = jnp.asarray(m, u.dtype)[None, :]
+        big = jnp.maximum(jax.nn.relu(m * u + z), m * jax.nn.relu(u))
+        out.append(eps * np.asarray(jnp.max(big, axis=0), np.float64))
+    return tuple(out)
+
+
 @dataclasses.dataclass(frozen=True, eq=False)
 class EquivalenceCheck:
     """Where the twin equals the FAP net on a batch of inputs.
@@ -124,6 +139,9 @@ class ConversionCertificate:
         equal: ``p - M g`` cancels, so large constants cost digits, in float32 most.
       shift: per gate, the threshold t that replaces u by u - t in the twin (empty when
         the data puts no gate at u == 0 < z; ``ntkfix._conversion.graph``).
+      unit_error: per hidden layer, the (width,) estimate of each unit's rounding error
+        on the building data (``unit_errors``: eps x the size of the terms p, M g that
+        cancel); the units with the largest constants have the largest.
     """
 
     M: tuple[np.ndarray, ...]
@@ -137,6 +155,12 @@ class ConversionCertificate:
     checker: Callable[[jax.Array], EquivalenceCheck]
     rtol: float = 0.0
     shift: tuple[float, ...] = ()
+    unit_error: tuple[np.ndarray, ...] = ()
+
+    @property
+    def unit_error_max(self) -> tuple[float, ...]:
+        """The largest per-unit error estimate of each hidden layer (``unit_error``)."""
+        return tuple(float(np.max(e)) if np.size(e) else 0.0 for e in self.unit_error)
 
     @property
     def M_max(self) -> tuple[float, ...]:

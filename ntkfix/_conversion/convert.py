@@ -30,7 +30,8 @@ def to_relu(
     A ``FixedPattern`` of any other network (a function, a stax or Flax model) whose
     gates are max/min/abs gets the same construction gate by gate
     (``ntkfix._conversion.graph``): the twin is then a ``Function`` with
-    ``twin.apply(twin_params, x)``, one constant per gate.
+    ``twin.apply(twin_params, x)``, one constant per gate (or per channel:
+    ``constants="channel"``, or per unit: ``"unit"``, ``ntkfix._conversion.graph``).
 
     Args:
       model: a ``FixedPattern`` (gates at ``model.params0``).
@@ -41,7 +42,11 @@ def to_relu(
         new inputs.
       floor: lower bound on every constant (> 0).
       constants: "layer" (one constant per layer, the largest unit's: covers new
-        inputs best) or "unit" (per-unit constants: smallest rounding error).
+        inputs best) or "unit" (per-unit constants: the smallest rounding error, what a
+        float32 twin needs), "unit_shifted" (an MLP's: per unit, each gate moved within
+        the data's gap to shrink its constant, ``ntkfix._conversion.offsets``: the
+        smallest float32 error, new inputs certified least often); other networks
+        also "channel" (per channel of a conv gate: the twin stays a conv net).
       rtol: the relative error (to max |fap(x)|) the twin may have and still count as
         exact; default ``RTOL`` by dtype (1e-3 in float32, 1e-9 in float64). Above it
         ``cert.exact`` is False and a ``PrecisionWarning`` says what the error is.

@@ -52,8 +52,10 @@ from ntkfix._conversion.certificate import (
     gate_threshold,
     required_ratio,
     resolve_rtol,
+    unit_errors,
     warn_if_inexact,
 )
+from ntkfix._conversion.offsets import optimal_thresholds
 from ntkfix._core.validate import check_choice, check_finite_tree, check_inputs
 
 Params = list  # an ntkfix.MLP's stax.serial params (``spec`` below is the MLP: not
@@ -159,7 +161,24 @@ def _check(model, params, relu_spec, relu_params, M, x, shift=None) -> Equivalen
     return equivalence(terms, M, model.apply(params, x), f_twin, on=on)
 
 
-CONSTANTS = ("layer", "unit")
+# "channel": a dense layer's channel is its unit; "unit_shifted": per unit, with per-unit
+# gate thresholds that shrink the constants (``ntkfix._conversion.offsets``)
+CONSTANTS = ("layer", "channel", "unit", "unit_shifted")
+
+
+def _shift(model, params, x, constants: str, margin: float, floor: float):
+    """The thresholds of the twin: with "unit_shifted" the optimal ones when the gates
+    on the data stay the FAP net's, else (and otherwise) the boundary ones (``thresholds``)."""
+    terms = layer_terms(model, params, x)
+    if constants == "unit_shifted":
+        shift = optimal_thresholds(model, terms, x, margin, floor)
+        moved = layer_terms(model, params, x, shift)
+        if all(
+            bool(jnp.all((ut > 0) == (u > 0)) & jnp.all(ut != 0))
+            for (ut, _), (u, _) in zip(moved, terms, strict=True)
+        ):
+            return shift
+    return thresholds(model, terms, x)
 
 
 def mlp_to_relu(
@@ -174,9 +193,10 @@ def mlp_to_relu(
     check_choice(constants, "constants", CONSTANTS)
     dtype = np.dtype(jnp.result_type(*jax.tree_util.tree_leaves(params)))
     rtol = resolve_rtol(rtol, dtype)
-    shift = thresholds(model, layer_terms(model, params, x), x)
-    stats = [required_ratio(u, z) for u, z in layer_terms(model, params, x, shift)]
-    need = [n if constants == "unit" else np.full_like(n, n.max()) for n, _ in stats]
+    shift = _shift(model, params, x, constants, margin, floor)
+    terms = layer_terms(model, params, x, shift)
+    stats = [required_ratio(u, z) for u, z in terms]
+    need = [n if constants != "layer" else np.full_like(n, n.max()) for n, _ in stats]
     M = tuple(np.maximum(floor, (1.0 + margin) * n) for n in need)
     rspec = twin_spec(spec, bias=shift is not None)
     rparams = twin_params(spec, model.params0, params, M, shift)
@@ -192,6 +212,7 @@ def mlp_to_relu(
         checker=functools.partial(_check, model, params, rspec, rparams, M, shift=shift),
         rtol=rtol,
         shift=() if shift is None else tuple(shift),
+        unit_error=unit_errors(terms, M, dtype),
     )
     warn_if_inexact(cert, dtype, "use float64 params, constants='unit' or a smaller margin")
     return rspec, rparams, cert

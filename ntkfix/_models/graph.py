@@ -206,6 +206,8 @@ def _relu_term(u, z, base, dtype, decisions: _Decisions):
     if decisions.twin is None:
         return jnp.asarray(base + jnp.where(u > 0, z, 0), dtype), u
     M = jnp.asarray(decisions.twin[len(decisions.terms) - 1], dtype)
+    if M.ndim:  # per channel (last axis) or per unit (every axis but the batch's)
+        M = M.reshape((1,) * (u.ndim - M.ndim) + M.shape)
     return jnp.asarray(base + (jax.nn.relu(M * u + z) - M * jax.nn.relu(u)), dtype), u
 
 

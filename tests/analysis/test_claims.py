@@ -172,3 +172,130 @@ def test_depth_claims_in_the_table():
     assert claims.index("Width needed grows (at most) linearly in depth") == 3
     assert claims[-1].startswith("FAP's NTK drift")
     assert np.all(table["measured"].str.contains(r"\d"))
+
+
+# ---- the CNN rows, the MNIST-1D sweep, generalization_trained --------------------------------
+def test_cnn_conversion_and_dynamics_rows():
+    from analysis.report.claims import CLAIMS
+
+    df = pd.DataFrame(
+        dict(width=[8, 8], relu_width=[16, 16], dtype=["float32", "float64"],
+             train_exact=[True, True], train_rel_error=[1e-4, 1e-14], diverged=[False, False])
+    )  # fmt: skip
+    (row,) = CLAIMS["conversion_cnn"](df)
+    assert row["claim"].startswith("A trained FAP-CNN is a ReLU CNN of 2C channels")
+    assert (
+        row["verdict"] == "supported: every conversion is exact on its training points, 2C channels"
+    )
+    assert row["from"].startswith("conversion_cnn:")
+    (bad,) = CLAIMS["conversion_cnn"](df.assign(train_rel_error=[2e-3, 1e-14]))
+    assert bad["verdict"].startswith("partly") and "float32: exact in 0/1" in bad["measured"]
+    equal, _, drift = CLAIMS["dynamics_cnn"](_dynamics(fap_drift=2.0))
+    assert equal["claim"].endswith("(CNN)") and equal["verdict"].startswith("supported")
+    assert drift["from"].startswith("dynamics_cnn:") and drift["verdict"].startswith("not")
+    table = claims_table({"conversion_cnn": df, "dynamics_cnn": _dynamics()})
+    assert table["claim"].iloc[0].startswith("FAP == ReLU") and len(table) == 4
+
+
+def _scale(noise_lifts=True, falls=True):
+    """generalization_scale rows: complexity = test error + 0.5 (ranks agree), noise adds
+    0.1 to both (or lowers the complexity at n = 4000 when not ``noise_lifts``)."""
+    rows = []
+    for n in (500, 1000, 2000, 4000):
+        for p in (0.0, 0.2):
+            for seed in (0, 1):
+                err = (0.3 - 0.05 * np.log2(n / 500) if falls else 0.1 * np.sin(n)) + (p / 2)
+                comp = err + 0.5 - (0.4 if (p and not noise_lifts and n == 4000) else 0)
+                rows.append(dict(n_train=n, p=p, seed=seed, predictor="ntk_infinite",
+                                 complexity_normalized=comp, test_error=err))  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_scale_claim_follows_the_numbers():
+    from analysis.report.data_claims import NOISE_SHOWS, SCALE_TRACKS, scale_claims
+
+    def rho(df):  # computed here, not by the module
+        c = df.groupby(["n_train", "p"])[["complexity_normalized", "test_error"]].mean()
+        return c["complexity_normalized"].corr(c["test_error"], method="spearman")
+
+    (ok,) = scale_claims(_scale())
+    assert ok["verdict"].startswith("supported") and f"ρ = {rho(_scale()):.2f}" in ok["measured"]
+    assert "at 4/4 n" in ok["measured"] and "0.300 (n = 500) -> 0.150 (n = 4000)" in ok["measured"]
+    (noisy,) = scale_claims(_scale(noise_lifts=False))
+    assert 3 / 4 < NOISE_SHOWS and "at 3/4 n" in noisy["measured"]
+    assert noisy["verdict"].startswith("partly")
+    flipped = _scale().assign(complexity_normalized=lambda d: 1 - d["test_error"])
+    (no,) = scale_claims(flipped)
+    assert rho(flipped) < SCALE_TRACKS and f"ρ = {rho(flipped):.2f}" in no["measured"]
+    assert no["verdict"].startswith("not supported") and "at 0/4 n" in no["measured"]
+    assert table_has(claims_table({"generalization_scale": _scale()}), "as n grows")
+
+
+def table_has(table, words):
+    return bool(table["claim"].str.contains(words).any())
+
+
+def _trained(gap=0.0, bad_cells=0):
+    """generalization_trained rows: 8 cells; ntk_empirical 0.2, ntk_infinite 0.21, relu 0.22,
+    fap 0.2 + gap (the first ``bad_cells`` cells: 0.2 + 0.05)."""
+    rows, i = [], 0
+    for n in (500, 1000):
+        for p in (0.0, 0.2):
+            for task in ("even_odd", "ten_class"):
+                errs = dict(ntk_empirical=0.2, ntk_infinite=0.21, relu_net=0.22,
+                            fap_net=0.2 + (0.05 if i < bad_cells else gap))  # fmt: skip
+                for pred, e in errs.items():
+                    rows.append(dict(arch="mlp", task=task, p=p, n_train=n, depth=2,
+                                     width=256, seed=0, predictor=pred, test_error=e,
+                                     diverged=False))  # fmt: skip
+                i += 1
+    return pd.DataFrame(rows)
+
+
+def test_trained_claim_follows_the_gaps():
+    from analysis.report.data_claims import AS_WELL_TOL, trained_claims
+
+    (ok,) = trained_claims(_trained(gap=AS_WELL_TOL / 2))
+    assert ok["verdict"].startswith("supported"), ok["verdict"]
+    assert f"in 100% of 8 cells (median {AS_WELL_TOL / 2:+.3f}" in ok["measured"]
+    assert f"FAP - NTK ∞ median {AS_WELL_TOL / 2 - 0.01:+.3f}" in ok["measured"]
+    assert "n = 500..1000" in ok["measured"]
+    (part,) = trained_claims(_trained(bad_cells=3))
+    assert part["verdict"].startswith("partly") and "62%" in part["measured"]  # 5/8
+    (no,) = trained_claims(_trained(bad_cells=6))
+    assert no["verdict"].startswith("not supported") and "75% of cells" in no["verdict"]
+    dead = _trained().assign(diverged=True)
+    assert trained_claims(dead) == []
+    table = claims_table({"generalization_trained": _trained(), "dynamics": _dynamics()})
+    assert table["claim"].iloc[-1].startswith("Trained with fixed patterns")
+
+
+def test_iterations_claim_names_the_law_the_steps_follow():
+    from analysis.report.depth_claims import LAWS, law_fits, steps_depth_claims
+
+    # kappa (hence kappa ln(L_0/eps)) not monotone in n: the steps follow it, not n
+    kappa = {8: 40.0, 16: 90.0, 32: 60.0, 64: 150.0}
+    df = _steps(lambda n, L: 0.5 * kappa[n] * L * np.log(10.0)).assign(
+        kappa_log=lambda d: d["n"].map(kappa) * d["depth"] * np.log(10.0),
+        lr_rule="n / lambda_max(Theta_0)",
+    )
+    fits = law_fits(df[df["model"] == "fap"])
+    per = fits[fits["depth"] != "all"]
+    assert set(per["law"]) == set(LAWS) and len(per) == 3 * 3
+    kap = per[per["law"] == LAWS[2]]
+    assert np.allclose(kap["r2"], 1.0) and np.allclose(kap["coef"], 0.5)
+    assert (per[per["law"] == LAWS[0]]["r2"] < 0.9).all()
+    pooled = fits[fits["depth"] == "all"].iloc[0]
+    assert np.isclose(pooled["r2"], 1.0) and np.isclose(pooled["coef"], 0.5)
+    (row,) = steps_depth_claims(df)
+    assert f"the steps follow {LAWS[2]} best (mean R² 1.000" in row["verdict"]
+    assert "κ law pooled over 12 cells: c = 0.5, R² 1.000" in row["measured"]
+    assert "lr rule n / lambda_max(Theta_0)" in row["measured"]
+    # steps = 100 ln n + 50 with kappa unrelated: the logarithm wins
+    (log,) = steps_depth_claims(
+        _steps(lambda n, L: 100 * np.log(n) + 50).assign(kappa_log=lambda d: d["n"].map(kappa))
+    )
+    assert f"the steps follow {LAWS[0]} best (mean R² 1.000" in log["verdict"]
+    # older tables without kappa: no law part
+    (old,) = steps_depth_claims(_steps(lambda n, L: 100 * np.log(n) + 50))
+    assert "follow" not in old["verdict"]

@@ -266,14 +266,16 @@ def test_conversion_cnn_quick_config_recomputed(conversion_quick):
         p, loss = _gd(p0, x, y, row)
         assert row["loss_final"] == pytest.approx(loss, rel=1e-6)
         f, terms = _streams(p0, p, x, row)
+        # constants = "unit": one per (position, channel), the largest need over the rows
+        assert row["constants"] == "unit"
         need = [
-            float(jnp.max(jnp.where(u != 0, jnp.maximum(0, -jnp.sign(u) * z) / jnp.abs(u), 0)))
+            jnp.max(jnp.where(u != 0, jnp.maximum(0, -jnp.sign(u) * z) / jnp.abs(u), 0), axis=0)
             for u, z in terms
         ]
-        M = [max(float(row["floor"]), (1 + float(row["margin"])) * v) for v in need]
-        assert row["need_max"] == pytest.approx(max(need), rel=1e-6)
-        assert row["M_max"] == pytest.approx(max(M), rel=1e-6)
-        assert row["M_min"] == pytest.approx(min(M), rel=1e-6)
+        M = [jnp.maximum(float(row["floor"]), (1 + float(row["margin"])) * v)[None] for v in need]
+        assert row["need_max"] == pytest.approx(max(float(v.max()) for v in need), rel=1e-6)
+        assert row["M_max"] == pytest.approx(max(float(m.max()) for m in M), rel=1e-6)
+        assert row["M_min"] == pytest.approx(min(float(m.min()) for m in M), rel=1e-6)
         twin, _ = _streams(p0, p, x, row, M)
         scale = float(jnp.max(jnp.abs(f)))
         assert float(jnp.max(jnp.abs(twin - f))) <= 1e-9 * scale  # the twin is the FAP-CNN

@@ -122,6 +122,12 @@ def test_dynamics_row_matches_a_direct_train_run(quick):
     assert row["ntk_drift_final"] == pytest.approx(float(h.ntk_drift[-1]), rel=1e-8)
     assert row["lin_gap_test_final"] == pytest.approx(float(h.lin_gap_test[-1]), rel=1e-6)
     assert row["lambda_min_end"] == pytest.approx(float(h.lambda_min[-1]), rel=1e-8)
+    # the condition number of Theta_0 and the iterations law it gives (kappa ln(L_0 / eps))
+    kappa = float(res.lambda_max0) / float(res.lambda_min0)
+    assert row["kappa0"] == pytest.approx(kappa, rel=1e-6)
+    L0 = float(jnp.sum((model.apply(p0, x) - y) ** 2) / (2 * x.shape[0]))
+    assert row["kappa_log"] == pytest.approx(kappa * np.log(L0 / row["eps"]), rel=1e-5)
+    assert row["lr_rule"] == "n / lambda_max(Theta_0)"
 
 
 def test_fap_one_hidden_layer_trained_alone_is_kernel_gd():
@@ -322,8 +328,9 @@ def test_conversion_row_matches_a_direct_conversion(quick):
         model, p0, x, y, steps=int(row["steps"]), record_every=int(row["steps"]), track=()
     )
     rspec, rparams, cert = ntkfix.to_relu(
-        model, res.params, x, margin=row["margin"], floor=row["floor"]
+        model, res.params, x, margin=row["margin"], floor=row["floor"], constants=row["constants"]
     )
+    assert row["unit_error_max"] == pytest.approx(max(cert.unit_error_max), rel=1e-6)
     err = float(jnp.max(jnp.abs(rspec.apply(rparams, x) - model.apply(res.params, x))))
     assert row["train_max_error"] == pytest.approx(err, rel=1e-6, abs=1e-13)
     assert row["M_max"] == pytest.approx(max(cert.M_max), rel=1e-10)

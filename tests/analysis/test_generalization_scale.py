@@ -64,8 +64,11 @@ def test_configs_validate_and_errors_name_the_sizes():
         experiments.resources.files("analysis.configs") / "generalization_scale_full.toml"
     )
     with pytest.raises(ConfigError, match="4000 training and 1000 test rows.*num_samples"):
-        experiments.config_from_text(CONFIG.replace("n_train = 150", "n_train = 4001").replace(
-            "mnist1d_3v5", "mnist1d_even_odd"))
+        experiments.config_from_text(
+            CONFIG.replace("n_train = 150", "n_train = 4001").replace(
+                "mnist1d_3v5", "mnist1d_even_odd"
+            )
+        )
     with pytest.raises(ConfigError, match="unknown dataset 'mnist1d_3v3'"):
         experiments.config_from_text(CONFIG.replace("mnist1d_3v5", "mnist1d_3v3"))
     with pytest.raises(ConfigError, match="scratch = '/no/such/dir' is not an existing folder"):

@@ -461,8 +461,17 @@ def test_relu_twin_of_a_plain_function_mlp_is_the_mlp_twin():
     assert_close(twin.apply(tp, X), rspec.apply(rparams, X))
     with pytest.raises(ValueError, match=r"shape per example .* \(5,\), got \(3,\)"):
         cert.check(X[:, :3])
-    with pytest.raises(ValueError, match="constants='unit' is for ntkfix.MLP"):
-        ntkfix.to_relu(ntkfix.FixedPattern(mlp_fn, P0), p, X, constants="unit")
+    # per-unit constants: the function's twin has the MLP twin's (one per hidden unit)
+    twin_u, tp_u, cert_u = ntkfix.to_relu(ntkfix.FixedPattern(mlp_fn, P0), p, X, constants="unit")
+    _, _, ref_u = ntkfix.to_relu(ntkfix.FixedPattern(SPEC, P0), p, X, constants="unit")
+    for m, want in zip(cert_u.M, ref_u.M, strict=True):
+        assert_close(m, want, rtol=1e-12)
+    assert cert_u.exact and len(cert_u.unit_error) == len(cert_u.M)
+    assert_close(twin_u.apply(tp_u, X), rspec.apply(rparams, X))
+    with pytest.raises(ValueError, match="unknown constants 'row'"):
+        ntkfix.to_relu(ntkfix.FixedPattern(mlp_fn, P0), p, X, constants="row")
+    with pytest.raises(ValueError, match="'unit_shifted' .* is for ntkfix.MLP"):
+        ntkfix.to_relu(ntkfix.FixedPattern(mlp_fn, P0), p, X, constants="unit_shifted")
     gated = lambda w, x: ((x @ w) * (x @ w > 0))[:, :1]  # a comparison not used by a select
     with pytest.raises(UnsupportedOperation, match="other than as the condition of a select"):
         ntkfix.to_relu(ntkfix.FixedPattern(gated, jnp.ones((5, 3))), jnp.ones((5, 3)), X)

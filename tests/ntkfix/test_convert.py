@@ -1,5 +1,7 @@
 """FAP -> ReLU twin of width 2m: exact after real training, certificate flags, failure modes."""
 
+import warnings
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -277,3 +279,55 @@ def test_certificate_states_the_rounding_error_it_achieves():
     p0_64, p1_64 = (jax.tree_util.tree_map(lambda a: a.astype(jnp.float64), p) for p in (p0, p1))
     _, _, cert64 = ntkfix.to_relu(ntkfix.FixedPattern(spec, p0_64), p1_64, x.astype(jnp.float64))
     assert cert64.exact and cert64.rtol == 1e-9 and cert64.relative_error < 1e-9
+
+
+def test_per_unit_constants_when_one_unit_needs_a_large_M():
+    """One unit with an off point at u = -1e-4 where z = 0.5 (need ~ 5000), the other seven
+    with need 0: per unit, only that unit pays; one constant per layer, all eight do. In
+    float32 the per-unit twin's error is several times smaller, and the certificate's
+    per-unit estimate (eps x the cancelling terms) names the culprit and bounds the error."""
+    spec = ntkfix.MLP(D, 8, 1)
+    x = np.asarray(jax.random.normal(jax.random.PRNGKey(2), (N, D)))
+    a, x0 = spec.weight_scale(0), x[0]
+    W0 = np.asarray(spec.init(jax.random.PRNGKey(0))[0][0]).copy()
+    W0[:, 0] -= (x0 @ W0[:, 0] + 1e-4 / a) * x0 / (x0 @ x0)  # u_0(x_0) = -1e-4
+    W = W0.copy()
+    W[:, 0] += 0.5 * x0 / (x0 @ x0) / a  # z_0(x_0) = 0.5 - 1e-4
+    Wo = np.asarray(spec.init(jax.random.PRNGKey(0))[2][0]) + 0.1
+    p0 = [(jnp.asarray(W0), None), (), (jnp.asarray(Wo), None)]
+    p = [(jnp.asarray(W), None), (), (jnp.asarray(Wo), None)]
+    exact = np.asarray(ntkfix.FixedPattern(spec, p0).apply(p, jnp.asarray(x)))  # float64
+    f32 = lambda t: jax.tree_util.tree_map(lambda v: jnp.asarray(v, jnp.float32), t)
+    model, x32 = ntkfix.FixedPattern(spec, f32(p0)), jnp.asarray(x, jnp.float32)
+    errs, certs = {}, {}
+    for constants in ("layer", "unit"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ntkfix.errors.PrecisionWarning)
+            rspec, rparams, cert = ntkfix.to_relu(model, f32(p), x32, constants=constants)
+        twin = np.asarray(rspec.apply(rparams, x32), np.float64)
+        errs[constants], certs[constants] = float(np.abs(twin - exact).max()), cert
+        assert cert.identity_holds
+        need = (0.5 - 1e-4) / 1e-4
+        assert cert.required[0][0] == pytest.approx(need, rel=1e-3)
+        np.testing.assert_array_equal(cert.required[0][1:], 0.0)
+        # the estimate: per unit; through the readout it bounds the error
+        assert constants == "layer" or int(np.argmax(cert.unit_error[0])) == 0
+        assert np.sum(np.abs(a * Wo[:, 0]) * cert.unit_error[0]) >= errs[constants]
+    unit, layer = certs["unit"], certs["layer"]
+    assert unit.M[0][0] == pytest.approx(1.5 * unit.required[0][0])
+    np.testing.assert_array_equal(unit.M[0][1:], 1.0)  # the floor: need 0
+    np.testing.assert_allclose(layer.M[0], unit.M[0][0])  # every unit pays the largest
+    assert np.all(unit.unit_error[0][1:] < 1e-3 * layer.unit_error[0][1:])
+    assert errs["unit"] < errs["layer"] / 3
+    # with the gate moved into the data's gap (t > 0: the off point at -1e-4 is then
+    # farther from it), the culprit's constant shrinks and so does the error
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ntkfix.errors.PrecisionWarning)
+        rspec, rparams, shifted = ntkfix.to_relu(model, f32(p), x32, constants="unit_shifted")
+    assert shifted.identity_holds and shifted.shift and shifted.shift[0][0] > 0
+    assert shifted.M[0][0] < unit.M[0][0] / 10
+    err = float(np.abs(np.asarray(rspec.apply(rparams, x32), np.float64) - exact).max())
+    assert err < errs["unit"] / 3
+    # on the data the twin's gates are the FAP net's: u - t > 0 exactly where u > 0
+    u = np.asarray(x32 @ f32(p0)[0][0]) * a
+    np.testing.assert_array_equal(u - shifted.shift[0][None, :] > 0, u > 0)

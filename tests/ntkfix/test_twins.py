@@ -145,3 +145,30 @@ def test_a_graph_twin_refuses_non_finite_params_naming_the_leaf():
     bad = dict(p1, b2=p1["b2"].at[0, 0, 0, 3].set(np.nan))
     with pytest.raises(ValueError, match=r"params\['b2'\] contains NaN or inf \(1 of 6"):
         ntkfix.to_relu(fap, bad, x)
+
+
+def test_a_cnn_twin_with_constants_per_channel_and_per_unit():
+    """constants="channel": one M per conv channel (a conv twin), "unit": one per (position,
+    channel); each the largest need of its group times 1.5, so unit <= channel <= layer."""
+    from tests.ntkfix.test_any_network import cnn_fn, cnn_params
+
+    p0 = cnn_params()
+    fap = ntkfix.FixedPattern(cnn_fn, p0)
+    p = jax.tree_util.tree_map(lambda a: 1.3 * a + 0.01, p0)
+    out = {c: ntkfix.to_relu(fap, p, XI, constants=c) for c in ("layer", "channel", "unit")}
+    for c, (twin, tp, cert) in out.items():
+        assert cert.identity_holds, c
+        assert_close(twin.apply(tp, XI), fap.apply(p, XI), rtol=1e-9, atol=1e-12)
+    shapes = [np.shape(m) for m in out["channel"][1]["M"]]
+    assert all(len(s) == 1 for s in shapes)  # one per channel of each gate
+    for lay, ch, un, need in zip(
+        out["layer"][2].M,
+        out["channel"][2].M,
+        out["unit"][2].M,
+        out["unit"][2].required,
+        strict=True,
+    ):
+        np.testing.assert_allclose(un, np.maximum(1.0, 1.5 * need), rtol=1e-12)
+        assert np.all(un <= ch + 1e-12) and np.all(ch <= lay + 1e-12)
+        assert ch.max() == pytest.approx(lay.max())
+    assert rel_err(out["unit"][0].apply(out["unit"][1], XI), fap.apply(p, XI)) < 1e-9
