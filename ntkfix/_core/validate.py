@@ -7,6 +7,7 @@ for a mistake in their input.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -18,6 +19,13 @@ import numpy as np
 def is_concrete(x: Any) -> bool:
     """True when ``x`` holds values (not an abstract tracer inside jit/vmap)."""
     return not isinstance(x, jax.core.Tracer)
+
+
+def unknown_fields(cls: Any, options: dict) -> tuple[list[str], list[str]]:
+    """(the keys of ``options`` that are not fields of the dataclass ``cls``, sorted; its
+    field names): for the options records' error messages."""
+    known = [f.name for f in dataclasses.fields(cls)]
+    return sorted(set(options) - set(known)), known
 
 
 def check_positive_int(value: Any, name: str) -> int:

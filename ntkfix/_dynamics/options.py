@@ -6,7 +6,12 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from ntkfix._core.validate import check_choice, check_nonneg_float, check_positive_int
+from ntkfix._core.validate import (
+    check_choice,
+    check_nonneg_float,
+    check_positive_int,
+    unknown_fields,
+)
 
 TRACKABLE = ("ntk", "linearized", "outputs")
 DEFAULT_TRACK = ("ntk", "linearized")
@@ -79,8 +84,7 @@ class TrainOptions:
     @classmethod
     def of(cls, options: dict, who: str) -> TrainOptions:
         """``TrainOptions(**options)``, naming a missing ``steps`` or an unknown option."""
-        known = [f.name for f in dataclasses.fields(cls)]
-        unknown = sorted(set(options) - set(known))
+        unknown, known = unknown_fields(cls, options)
         if unknown:
             raise TypeError(
                 f"{who}() got unknown option(s) {', '.join(unknown)}; its options are "

@@ -48,7 +48,12 @@ import numpy as np
 
 from ntkfix._core.errors import KernelTooLarge
 from ntkfix._core.progress import Progress
-from ntkfix._core.validate import check_bool, check_nonneg_float, check_positive_int
+from ntkfix._core.validate import (
+    check_bool,
+    check_nonneg_float,
+    check_positive_int,
+    unknown_fields,
+)
 from ntkfix._kernels.budget import check_disk_kernel
 from ntkfix._kernels.plan import KernelPlan
 from ntkfix._kernels.sidecar import open_memmap, read_sidecar, sync
@@ -115,8 +120,7 @@ class DiskOptions:
     @classmethod
     def of(cls, options: dict) -> DiskOptions:
         """``DiskOptions(**options)``, naming an unknown option and the known ones."""
-        known = [f.name for f in dataclasses.fields(cls)]
-        unknown = sorted(set(options) - set(known))
+        unknown, known = unknown_fields(cls, options)
         if unknown:
             raise TypeError(
                 f"unknown option(s) {', '.join(unknown)} for writing a kernel to disk; "
