@@ -21,14 +21,13 @@ import numpy as np
 def fingerprint(model, params, x, layers, dtype) -> str:
     """A hash of everything the kernel depends on (32 hex digits).
 
-    ``model`` may be a string that names the kernel completely (an infinite-width
-    kernel: which, spec, backend); then only ``params`` and ``x`` are hashed with it."""
+    ``model`` is a network (named by ``Network.describe``; its own arrays, e.g. a FAP
+    net's params0, are hashed with ``params`` and ``x``), or a string that names the
+    kernel completely (an infinite-width kernel: which, spec, backend); then only
+    ``params`` and ``x`` are hashed with it."""
     text = isinstance(model, str)
-    spec = model if text else getattr(model, "spec", None)
-    if spec is None:  # a function: its name (its parameters and inputs are hashed below)
-        fn = getattr(model, "fn", None) or getattr(getattr(model, "base", None), "fn", None)
-        spec = f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', repr(fn))}"
-    h = hashlib.sha256(repr((spec, type(model).__name__, layers, str(dtype))).encode())
+    name = model if text else model.describe()
+    h = hashlib.sha256(repr((name, type(model).__name__, layers, str(dtype))).encode())
     for a in jax.tree_util.tree_leaves((params, x) if text else (model, params, x)):
         arr = np.ascontiguousarray(np.asarray(a))
         h.update(str((arr.shape, arr.dtype)).encode())

@@ -190,5 +190,11 @@ class Network(abc.ABC):
 
     def describe(self) -> str:
         """A text naming the network completely apart from its arrays (fingerprints of
-        on-disk kernels hash it with the params and inputs)."""
+        on-disk kernels hash it with the params and inputs, so it must not change between
+        processes: a class without a ``__repr__`` of its own is named by its qualified
+        name, not by the default repr's memory address; give it a ``__repr__`` (or override
+        ``describe``) when its configuration is not in its arrays)."""
+        cls = type(self)
+        if cls.__repr__ is object.__repr__:
+            return f"{cls.__module__}.{cls.__qualname__}"
         return repr(self)

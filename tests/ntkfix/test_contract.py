@@ -65,6 +65,7 @@ def test_a_users_network_type_gets_kernels_training_fap_and_twin(tmp_path):
     assert_close(ntkfix.empirical_ntk(fap, P0, X), ntkfix.empirical_ntk(NET, P0, X), rtol=1e-12)
     assert_close(fap.apply(P0, X), NET.apply(P0, X), rtol=1e-12)  # the same net at params0
     assert not np.allclose(fap.apply(P1, X), NET.apply(P1, X))  # gates frozen at params0
+    assert NET.describe() == f"{__name__}.TwoLayer"  # the same in every process (resume)
     path = tmp_path / "K.npy"
     K = ntkfix.empirical_ntk_to_disk(NET, P1, X, path, progress=False, block_size=4)
     assert_close(np.asarray(K), ntkfix.empirical_ntk(NET, P1, X), rtol=1e-12)
