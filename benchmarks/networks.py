@@ -21,7 +21,9 @@ NTK-vector products, structured derivatives with every layer's gram rule or its
 per-example-gradient rule), ``ntkfix_mlp`` (the ``ntkfix.MLP`` of the same network: the
 MLP networks only) and neural-tangents' three implementations (``nt_jc``,
 ``nt_nvp``, ``nt_sd``), each jitted, each (network, n, method) in its own process
-(``benchmarks.cell``: median of the timed calls, peak memory of one more call). The
+(``benchmarks.cell``: median of the timed calls, millisecond calls timed in bursts,
+peak memory of the warm call). The default methods are ``DEFAULT_METHODS``: ntkfix's
+own choice, the ``ntkfix.MLP``, and neural-tangents' three. The
 operation count credited to every method is that of the Jacobian contraction with the
 symmetry of K(x, x): 2 k P n (n + 1) / 2 for the Gram matrices (the Jacobian's own cost
 not counted); with the matmul throughput measured in the same run it gives the fraction
@@ -37,6 +39,7 @@ import sys
 from pathlib import Path
 
 from benchmarks import machine
+from benchmarks.cell import SLOW_S
 from benchmarks.run import _child, _csv_choice, _csv_ints, _positive_float, _positive_int
 
 NETWORKS = ("cnn", "mlp_fn", "mlp_fn10", "residual", "flax_cnn")
@@ -51,6 +54,7 @@ OURS = {
     "ntkfix_gram": "structured_gram",
     "ntkfix_grad": "structured_gradients",
 }
+DEFAULT_METHODS = ("ntkfix", "ntkfix_mlp", "nt_jc", "nt_nvp", "nt_sd")  # the forced ones on request
 UNTRACED = frozenset({"mlp_fn10"})  # kernels (n, n, k, k); the others traced (n, n)
 NT_IMPL = {"nt_jc": 1, "nt_nvp": 2, "nt_sd": 3}
 CNN_CHANNELS = (64, 256)
@@ -187,7 +191,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m benchmarks.networks", description=__doc__)
     p.add_argument("--n", type=_csv_ints, default=(256, 1024), help="input counts (256,1024)")
     p.add_argument("--networks", type=_csv_choice(NETWORKS), default=NETWORKS)
-    p.add_argument("--methods", type=_csv_choice(METHODS), default=METHODS)
+    p.add_argument(
+        "--methods",
+        type=_csv_choice(METHODS),
+        default=DEFAULT_METHODS,
+        help=f"methods (default {','.join(DEFAULT_METHODS)}; any of {','.join(METHODS)})",
+    )
     p.add_argument("--repeats", type=_positive_int, default=3, help="timed calls per cell (3)")
     p.add_argument(
         "--cell-timeout", type=_positive_float, default=900.0, help="seconds per cell (900)"
@@ -233,10 +242,11 @@ def main(argv: list[str] | None = None) -> int:
                 }
                 prev = [r for r in rows if r["network"] == name and r["method"] == method]
                 est = _extrapolated(prev, n)
-                if est is not None and est * (args.repeats + 2) > args.cell_timeout:
+                calls = 3 if est is not None and est > SLOW_S else args.repeats + 2
+                if est is not None and est * calls > args.cell_timeout:
                     status, res = (
                         f"skipped: ~{est:.0f} s per call (quadratic in n from "
-                        f"n={prev[-1]['n']}) x {args.repeats + 2} calls > "
+                        f"n={prev[-1]['n']}) x {calls} calls > "
                         f"{args.cell_timeout:.0f} s",
                         {},
                     )

@@ -178,6 +178,13 @@ def block_tile(f1, f2, trace: bool, diag: bool) -> jax.Array:
     return mirror_block(blk, trace) if diag else blk
 
 
+@functools.partial(jax.jit, static_argnames=("net", "rules", "trace"))
+def whole_kernel(net: Layers, rules: tuple[str, ...], trace: bool, leaves, net_leaves, x):
+    """K(x, x) of one tile in one compiled call: ``block_tile`` of ``block_features``."""
+    f = block_features(net, rules, leaves, net_leaves, x)
+    return block_tile(f, f, trace, True)
+
+
 @dataclasses.dataclass(frozen=True)
 class Counts:
     """Operations of the structured kernel: per input (features) and per pair (tiles),
@@ -261,10 +268,16 @@ def structured_source(model, params, net: Layers, rules: tuple[str, ...], trace:
         leaves = jax.tree_util.tree_leaves(p)
         return block_features(net, rules, leaves, jax.tree_util.tree_leaves(m), xb)
 
+    def whole(ops, x):
+        m, p = ops
+        leaves, net_leaves = jax.tree_util.tree_leaves(p), jax.tree_util.tree_leaves(m)
+        return whole_kernel(net, rules, trace, leaves, net_leaves, x)
+
     return TileSource(
         operands=(model, params),
         features=features,
         tile=lambda f1, f2, diag: block_tile(f1, f2, trace, diag),
         feature_bytes=lambda n: feature_bytes(net, rules, rows, itemsize, n),
         trace=trace,
+        whole=whole,
     )

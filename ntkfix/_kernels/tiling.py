@@ -126,6 +126,10 @@ class TileSource:
       feature_bytes: ``feature_bytes(n)``: bytes of the features of ``n`` inputs (decides
         whether all column features can be kept).
       trace: the layout of the blocks.
+      whole: optional ``whole(operands, x) -> K(x, x)``: a kernel of one diagonal tile
+        in one compiled call (the features and the tile fused: one dispatch, no feature
+        arrays handed between them); it must equal ``tile(f, f, True)`` of
+        ``features(operands, x)``.
     """
 
     operands: Any
@@ -133,6 +137,7 @@ class TileSource:
     tile: Callable[[Any, Any, bool], jax.Array]
     feature_bytes: Callable[[int], int]
     trace: bool
+    whole: Callable[[Any, jax.Array], jax.Array] | None = None
 
 
 class TileRunner:
@@ -230,6 +235,10 @@ def _insert(K, blk, r0, c0, mirror, trace):
 def tiled_kernel(runner: TileRunner, n1: int, n2: int, block: int) -> jax.Array:
     """The whole kernel from ``runner``'s tiles, assembled in place on the first device."""
     tiles = plan(n1, n2, block, runner.symmetric)
+    if len(tiles) == 1 and runner.symmetric and runner.source.whole is not None:
+        dev = runner.devices[0]
+        x = runner.xs[0] if dev is None else jax.device_put(runner.xs[0], dev)
+        return runner.source.whole(runner.on_device(dev), x)
     if len(tiles) == 1:
         return next(runner.run(tiles))[1]
     home = runner.devices[0]

@@ -18,6 +18,7 @@ Inputs may have any shape ``(n, ...)`` (images ``(n, H, W, C)``); outputs must b
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 from collections.abc import Callable
 from typing import Any
@@ -69,10 +70,42 @@ def check_param_tree(params: Any, name: str, reference: Any = None) -> Any:
     return params
 
 
+_SHAPES: collections.OrderedDict = collections.OrderedDict()  # (fn, arg shapes) -> out
+_SHAPES_KEPT = 64
+
+
+def _shape_key(fn: Callable, params: Any, x: Any):
+    """A hashable key of ``fn`` and its arguments' structure, shapes and dtypes (None
+    where ``fn`` cannot be hashed)."""
+    leaves, treedef = jax.tree_util.tree_flatten((params, x))
+    key = (fn, treedef, tuple((np.shape(a), str(getattr(a, "dtype", ""))) for a in leaves))
+    try:
+        hash(key)
+    except TypeError:
+        return None
+    return key
+
+
+def _eval_shape(fn: Callable, params: Any, x: Any):
+    """``jax.eval_shape(fn, params, x)``, remembered for the last ``_SHAPES_KEPT``
+    (fn, shapes) pairs: a kernel call asks twice (validation, plan), and tracing the
+    function again costs more than a small kernel."""
+    key = _shape_key(fn, params, x)
+    if key is not None and key in _SHAPES:
+        _SHAPES.move_to_end(key)
+        return _SHAPES[key]
+    out = jax.eval_shape(fn, params, x)
+    if key is not None:
+        _SHAPES[key] = out
+        while len(_SHAPES) > _SHAPES_KEPT:
+            _SHAPES.popitem(last=False)
+    return out
+
+
 def output_shape_of(fn: Callable, params: Any, x: Any, who: str = "model") -> tuple[int, int]:
     """The shape ``fn(params, x)`` returns, or a clear error (without running it)."""
     try:
-        out = jax.eval_shape(fn, params, x)
+        out = _eval_shape(fn, params, x)
     except Exception as e:
         raise ValueError(
             f"{who}(params, x) failed for x of shape {tuple(x.shape)}: {type(e).__name__}: {e}"

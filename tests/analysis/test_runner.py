@@ -177,9 +177,19 @@ def test_quick_report_end_to_end(quick_raw):
     claims_md = text.split("## Claims", 1)[1].split("\n## ", 1)[0]
     rows = [r for r in claims_md.splitlines() if r.startswith("| ") and not r.startswith("| claim")]
     starts = (
-        "FAP == ReLU", "FAP == ReLU", "Linear convergence", "Linear convergence", "Iterations",
-        "Width needed to", "Width needed grows", "A trained FAP net", "A trained FAP-CNN",
-        "FAP's NTK", "FAP's NTK", "Trained with fixed patterns", "Test error",
+        "FAP == ReLU",
+        "FAP == ReLU",
+        "Linear convergence",
+        "Linear convergence",
+        "Iterations",
+        "Width needed to",
+        "Width needed grows",
+        "A trained FAP net",
+        "A trained FAP-CNN",
+        "FAP's NTK",
+        "FAP's NTK",
+        "Trained with fixed patterns",
+        "Test error",
     )  # fmt: skip (MLP and CNN rows of the same claim follow each other)
     assert len(rows) == len(starts), rows
     cnn = [r for r in rows if "(CNN" in r.split(" | ")[0] or "FAP-CNN" in r]

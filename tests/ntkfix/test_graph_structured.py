@@ -188,3 +188,31 @@ def test_stax_residual_and_flax_models_against_neural_tangents(nt):
         for impl in STRUCTURED:
             K = ntkfix.empirical_ntk(apply, p, XI, implementation=impl)
             assert all(rel_err(K, ref) < 1e-10 for ref in refs), impl
+
+
+def test_one_tile_fused_call_equals_the_tiles():
+    """K(x, x) in one tile runs features and tile as one compiled call (``whole``): the
+    same numbers as the two-step path (several tiles) and as Jacobian contraction."""
+    P0 = SPEC.init(jax.random.PRNGKey(3))
+    for trace in (True, False):
+        one = ntkfix.empirical_ntk(mlp_fn, P0, X, trace=trace, implementation="structured")
+        tiles = ntkfix.empirical_ntk(
+            mlp_fn, P0, X, trace=trace, implementation="structured", block_size=4
+        )
+        jc = ntkfix.empirical_ntk(mlp_fn, P0, X, trace=trace, implementation="jacobian")
+        assert rel_err(one, tiles) < 1e-13 and rel_err(one, jc) < 1e-12
+        if trace:
+            assert np.array_equal(np.asarray(one), np.asarray(one).T)  # exactly symmetric
+
+
+def test_output_shapes_are_remembered_per_shape_not_per_function():
+    """The eval_shape cache of ``Function.output_shape``: keyed by the arguments' shapes
+    and dtypes, so another batch size or output count is seen, and a failing call is
+    still named."""
+    f = Function(lambda p, x: x @ p["w"])
+    p1, p2 = {"w": jnp.ones((3, 2))}, {"w": jnp.ones((3, 5))}
+    assert f.output_shape(p1, jnp.ones((4, 3))) == (4, 2)
+    assert f.output_shape(p1, jnp.ones((7, 3))) == (7, 2)
+    assert f.output_shape(p2, jnp.ones((7, 3))) == (7, 5)
+    with pytest.raises(ValueError, match=r"model\(params, x\) failed for x of shape \(7, 4\)"):
+        f.output_shape(p2, jnp.ones((7, 4)))
