@@ -46,6 +46,10 @@ Columns (besides the knobs, ``seed``, ``dtype`` and provenance):
   test_rel_error_ok   the same relative to the output scale
   test_boundary_units (point, unit) pairs with u == 0 < z on the fresh points
   test_ratio_max      largest max |z| / |u| on the fresh points (the M they would need)
+  floor_rel_error     the rounding floor of any twin of this form in the row's dtype on the
+                      training rows: its value neurons relu(M u + z) stored at the smallest
+                      admissible M (``cert.rounding_floor``; MLP twins, NaN for a CNN)
+  plain_rel_error     the same with M = 0: the rounding any net of that dtype pays
 """
 
 from __future__ import annotations
@@ -92,7 +96,8 @@ COLUMNS = (
     "need_max", "unit_error_max", "ratio_max", "train_exact", "train_max_error",
     "train_rel_error",
     "test_frac_equivalent", "test_max_error", "test_rel_error", "test_max_error_ok",
-    "test_rel_error_ok", "test_boundary_units", "test_ratio_max",
+    "test_rel_error_ok", "test_boundary_units", "test_ratio_max", "floor_rel_error",
+    "plain_rel_error",
 )  # fmt: skip
 
 
@@ -133,6 +138,7 @@ def _convert(cell, spec, task, runs: SeedRuns, seed: int, dtype_name: str) -> di
                 constants=cell["constants"],
             )
         train, test = cert.building, cert.check(x_test)
+        floor = cert.rounding_floor(x, dtype) if cell["arch"] == "mlp" else None
     row.update(
         loss_final=float(runs.result.history.train_loss[i, -1]),
         param_change=param_change(p0_native, params_native),
@@ -153,6 +159,8 @@ def _convert(cell, spec, task, runs: SeedRuns, seed: int, dtype_name: str) -> di
         test_rel_error_ok=_rel(test.max_error_ok, test.output_scale),
         test_boundary_units=test.boundary_units,
         test_ratio_max=max(test.ratio),
+        floor_rel_error=NAN if floor is None else floor.twin,
+        plain_rel_error=NAN if floor is None else floor.plain,
     )
     return row
 

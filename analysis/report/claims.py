@@ -171,6 +171,24 @@ def threshold_claims(df: pd.DataFrame) -> list[dict]:
 TWIN_RTOL = {"float32": 1e-3, "float64": 1e-9}
 
 
+def _rounding_parts(ok: pd.DataFrame, exact: pd.Series) -> list[str]:
+    """What the float32 twins' rounding follows: error / (eps32 need) over the rows whose
+    identity holds (need: the smallest constants the data admits), where the inexact
+    ones start, and the value neurons' rounding floor (``cert.rounding_floor``)."""
+    f32 = ok[(ok["dtype"] == "float32") & ok["train_exact"].astype(bool)]
+    if f32.empty or "need_max" not in f32 or not (f32["need_max"] > 0).any():
+        return []
+    eps = float(np.finfo(np.float32).eps)
+    ratio = f32["train_rel_error"] / (eps * f32["need_max"].where(f32["need_max"] > 0))
+    out = [f"float32 error / (eps32 x need) median {ratio.median():.2g}"]
+    bad = f32[~exact[f32.index]]
+    if len(bad):
+        out[-1] += f"; the inexact ones need M >= {bad['need_max'].min():.2g}"
+    if "floor_rel_error" in f32 and f32["floor_rel_error"].notna().any():
+        out.append(f"value-neuron rounding floor <= {f32['floor_rel_error'].max():.2g}")
+    return out
+
+
 def conversion_claims(df: pd.DataFrame, cnn: bool = False) -> list[dict]:
     """Exactness of the twins (``conversion``; ``cnn``: ``conversion_cnn``, ReLU CNNs of 2C
     channels): exact = identity on every training row and error within ``TWIN_RTOL``."""
@@ -185,6 +203,7 @@ def conversion_claims(df: pd.DataFrame, cnn: bool = False) -> list[dict]:
             f"{int(g['train_exact'].astype(bool).sum())}; relative error within "
             f"{TWIN_RTOL.get(dtype, 1e-9):g}), max relative error {g['train_rel_error'].max():.2g}"
         )
+    parts += _rounding_parts(ok, exact)
     f64 = ok["dtype"] == "float64"
     f64_exact = bool(f64.any()) and bool(exact[f64].all())
     if twice and exact.all():

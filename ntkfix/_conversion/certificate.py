@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ntkfix._conversion.floor import RoundingFloor, rounding_floor
 from ntkfix._core.errors import InexactTwinWarning, PrecisionWarning
 
 # The relative error (to the outputs' scale) a twin may have and still count as exact.
@@ -197,6 +198,16 @@ class ConversionCertificate:
             + f"max_error={b.max_error:.3g}, relative_error={self.relative_error:.3g} "
             f"(rtol {self.rtol:g}), M_max={tuple(round(m, 4) for m in self.M_max)})"
         )
+
+    def rounding_floor(
+        self, x: Any, dtype: Any = np.float32, draws: int = 8, seed: int = 0
+    ) -> RoundingFloor:
+        """The error any twin of this form has in ``dtype`` on ``x`` (the building
+        data) from storing its value neurons relu(M u + z) at the smallest admissible
+        constants M = ``required``, against plain rounding (MLP twins;
+        ``ntkfix._conversion.floor``): where ``floor.twin`` exceeds ``rtol`` no choice of
+        constants makes a twin of width 2m exact in ``dtype``."""
+        return rounding_floor(self, x, dtype=dtype, draws=draws, seed=seed)
 
     def check(self, x_new: Any) -> EquivalenceCheck:
         """Which rows of ``x_new`` the twin reproduces exactly, and the error."""

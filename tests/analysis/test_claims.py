@@ -52,6 +52,18 @@ def test_conversion_claim_and_table_order():
     assert row2["verdict"].startswith("partly") and "float32: exact in 0/1" in row2["measured"]
     (row3,) = conversion_claims(df2.assign(train_rel_error=[1e-4, 1e-14]))
     assert row3["verdict"].startswith("supported")
+    # what the float32 rounding follows: error / (eps32 need), computed here
+    eps = float(np.finfo(np.float32).eps)
+    df4 = pd.DataFrame(
+        dict(width=[16] * 3, relu_width=[32] * 3, dtype=["float32"] * 3, diverged=[False] * 3,
+             train_exact=[True] * 3, train_rel_error=[2e-4, 4e-4, 3e-3],
+             need_max=[1e3, 4e3, 2e4], floor_rel_error=[1e-5, 2e-5, 4e-4])
+    )  # fmt: skip
+    (row4,) = conversion_claims(df4)
+    median = np.median([2e-4 / (eps * 1e3), 4e-4 / (eps * 4e3), 3e-3 / (eps * 2e4)])
+    assert f"error / (eps32 x need) median {median:.2g}" in row4["measured"]
+    assert "the inexact ones need M >= 2e+04" in row4["measured"]
+    assert "rounding floor <= 0.0004" in row4["measured"]
     table = claims_table({"conversion": df, "dynamics": _dynamics()})
     assert list(table.columns) == ["claim", "measured", "from", "verdict"]
     assert table["claim"].str.startswith("FAP == ReLU").iloc[0]

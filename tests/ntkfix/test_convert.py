@@ -331,3 +331,58 @@ def test_per_unit_constants_when_one_unit_needs_a_large_M():
     # on the data the twin's gates are the FAP net's: u - t > 0 exactly where u > 0
     u = np.asarray(x32 @ f32(p0)[0][0]) * a
     np.testing.assert_array_equal(u - shifted.shift[0][None, :] > 0, u > 0)
+
+
+def test_rounding_floor_of_the_value_neurons():
+    """``cert.rounding_floor``: the value neurons relu(M u + z) rounded to float32 at the
+    smallest constants (M = need), propagated through the FAP net. Checked against a
+    direct recomputation for a one-hidden-layer net (f = a_out v @ Wo, so df = a_out dv @
+    Wo), its exact 2^-29 scaling to float64 (the FAP net is linear in v), plain rounding
+    (M = 0) below it, and the float32 twin's measured error above it."""
+    spec = ntkfix.MLP(D, 8, 1)
+    x = np.asarray(jax.random.normal(jax.random.PRNGKey(2), (N, D)))
+    a, x0 = spec.weight_scale(0), x[0]
+    W0 = np.asarray(spec.init(jax.random.PRNGKey(0))[0][0]).copy()
+    W0[:, 0] -= (x0 @ W0[:, 0] + 1e-4 / a) * x0 / (x0 @ x0)  # u_0(x_0) = -1e-4: need ~ 5000
+    W = W0.copy()
+    W[:, 0] += 0.5 * x0 / (x0 @ x0) / a
+    Wo = np.asarray(spec.init(jax.random.PRNGKey(0))[2][0]) + 0.1
+    p0 = [(jnp.asarray(W0), None), (), (jnp.asarray(Wo), None)]
+    p = [(jnp.asarray(W), None), (), (jnp.asarray(Wo), None)]
+    model = ntkfix.FixedPattern(spec, p0)
+    _, _, cert = ntkfix.to_relu(model, p, jnp.asarray(x), constants="unit")
+    fl = cert.rounding_floor(x, np.float32, draws=5, seed=3)
+    # direct: the same draws, the readout's formula
+    u, z = a * (x @ W0), a * (x @ W)
+    f = spec.weight_scale(1) * (np.where(u > 0, z, 0.0) @ Wo)
+    rng, errs = np.random.default_rng(3), []
+    for _ in range(5):
+        s = cert.required[0][None, :] * u + z
+        half = np.spacing(np.abs(s).astype(np.float32)).astype(np.float64) / 2
+        dv = np.where(u > 0, rng.uniform(-1.0, 1.0, s.shape) * half, 0.0)
+        errs.append(np.abs(spec.weight_scale(1) * (dv @ Wo)).max() / np.abs(f).max())
+    assert fl.twin == pytest.approx(float(np.median(errs)), rel=1e-12)
+    assert fl.plain < fl.twin / 10  # the large constant costs digits plain rounding does not
+    fl64 = cert.rounding_floor(x, np.float64, draws=5, seed=3)
+    assert fl64.twin == pytest.approx(fl.twin * 2.0**-29, rel=1e-9)
+    assert fl == cert.rounding_floor(x, np.float32, draws=5, seed=3)  # seeded: same numbers
+    # the float32 twin itself (its sums and weights round too) is no better than the floor
+    f32 = lambda t: jax.tree_util.tree_map(lambda v: jnp.asarray(v, jnp.float32), t)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ntkfix.errors.PrecisionWarning)
+        _, _, c32 = ntkfix.to_relu(
+            ntkfix.FixedPattern(spec, f32(p0)), f32(p), jnp.asarray(x, jnp.float32), margin=0.0
+        )
+    assert c32.relative_error >= c32.rounding_floor(x).twin / 3
+
+
+def test_rounding_floor_is_for_mlp_twins():
+    def fn(p, x):
+        return jax.nn.relu(x @ p["w"]) @ p["v"]
+
+    p0 = {"w": jnp.ones((D, 4)) * 0.3, "v": jnp.ones((4, 1))}
+    p0["w"] = p0["w"] + jax.random.normal(jax.random.PRNGKey(0), (D, 4))
+    x, _ = _data()
+    _, _, cert = ntkfix.to_relu(ntkfix.FixedPattern(fn, p0, x), p0, x)
+    with pytest.raises(ValueError, match="rounding_floor reads an MLP twin's units"):
+        cert.rounding_floor(x)
