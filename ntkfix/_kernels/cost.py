@@ -293,11 +293,14 @@ def network_plan(
     if chosen == "structured":
         net, rules, c, block = found
         source = structured_source(model, params, net, rules, trace, c.rows)
-        temps = JACOBIAN_TEMPORARIES + sum(
+        # gram_temporaries counts (b, b) arrays of scalars; the plan counts tiles of
+        # (b, b) entries, k^2 scalars each untraced
+        scalars = sum(
             gram_temporaries(lay, k, trace)
             for lay, r in zip(net.layers, rules, strict=True)
             if r == "gram"
         )
+        temps = JACOBIAN_TEMPORARIES + -(-scalars // (1 if trace else k * k))
         name = implementation if implementation in FORCED_RULES else "structured"
         return KernelPlan(source, block, temps, flops, name, k)
     if chosen == "jacobian":

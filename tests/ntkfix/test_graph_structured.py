@@ -216,3 +216,23 @@ def test_output_shapes_are_remembered_per_shape_not_per_function():
     assert f.output_shape(p2, jnp.ones((7, 3))) == (7, 5)
     with pytest.raises(ValueError, match=r"model\(params, x\) failed for x of shape \(7, 4\)"):
         f.output_shape(p2, jnp.ones((7, 4)))
+
+
+def test_untraced_memory_plan_counts_tiles_not_scalars():
+    """The untraced plan's tile temporaries are tiles of (b, b, k, k) entries: the gram
+    rule's k^2 cotangent Gram is one such tile, not k^2 of them (before: a k = 10 dense
+    function at n = 256 was refused for ~22 GiB it never needs)."""
+    spec = ntkfix.MLP(8, 64, 2, out_dim=10)
+    p = spec.init(jax.random.PRNGKey(0))
+
+    def fn(p, x):
+        for l in range(spec.depth):
+            x = jax.nn.relu(spec.layer(p, l, x))
+        return spec.layer(p, spec.depth, x)
+
+    x = jax.ShapeDtypeStruct((256, 8), jnp.float64)
+    est = ntkfix.kernels.empirical(fn, p, trace=False).estimate(x)
+    assert est.implementation == "structured" and est.block == 256
+    out = 256 * 256 * 100 * 8
+    # output + 3 tiles in flight, each with a handful of tile-sized arrays
+    assert out < est.memory_bytes < 3 * 8 * out
