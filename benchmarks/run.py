@@ -22,6 +22,7 @@ import dataclasses
 import itertools
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -177,8 +178,15 @@ def _child(job: dict, timeout: float) -> tuple[str, dict]:
         return "killed (SIGKILL: out of memory?)", {}
     if proc.returncode < 0:
         return f"crashed (signal {-proc.returncode})", {}
-    last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-    return f"failed: {last[:200]}", {}
+    return f"failed: {_error_line(proc.stderr)[:200]}", {}
+
+
+def _error_line(stderr: str) -> str:
+    """The exception line of a child's traceback (``Type: message``, the last one: jax
+    appends notes after it), else its last line."""
+    lines = stderr.strip().splitlines() or ["no output"]
+    errors = [ln for ln in lines if re.match(r"[A-Za-z_][\w.]*(Error|Exception|TooLarge): ", ln)]
+    return errors[-1] if errors else lines[-1]
 
 
 def _skip_reason(

@@ -210,3 +210,20 @@ def test_network_benchmark_end_to_end(tmp_path):
     assert "| mlp_fn | 8 |" in (out / "summary.md").read_text()
     with pytest.raises(SystemExit):
         networks.main(["--networks", "resnet"])
+
+
+def test_a_failed_cell_reports_its_exception_not_jaxs_note():
+    from benchmarks.run import _error_line
+
+    err = (
+        'Traceback (most recent call last):\n  File "x", line 1, in <module>\n'
+        "jaxlib.xla_extension.XlaRuntimeError: RESOURCE_EXHAUSTED: Out of memory\n"
+        "--------------------\nFor simplicity, JAX has removed its internal frames from "
+        "the traceback of the following exception. Set JAX_TRACEBACK_FILTERING=off."
+    )
+    assert (
+        _error_line(err)
+        == "jaxlib.xla_extension.XlaRuntimeError: RESOURCE_EXHAUSTED: Out of memory"
+    )
+    assert _error_line("just a line\nthe last") == "the last"
+    assert _error_line("") == "no output"
