@@ -1,16 +1,21 @@
 """Trained FAP and ReLU nets against their NTKs on MNIST-1D (the seed's last claim:
 "trained with fixed patterns, networks generalize at least as well as their NTK").
 
-One cell = (task, p, n_train, depth, width, seed) on MNIST-1D (Greydanus & Kobak 2020,
-arXiv:2011.14439; ``ntkfix.data.mnist1d``: the standard 4,000 / 1,000 split of 5,000
+One cell = (task, p, n_train, arch, depth, width, seed) on MNIST-1D (Greydanus & Kobak
+2020, arXiv:2011.14439; ``ntkfix.data.mnist1d``: the standard 4,000 / 1,000 split of 5,000
 examples, ``num_samples`` more; rows centered and projected to the unit sphere). ``task``
 "even_odd": +-1 targets (out_dim 1, sign read out); "ten_class": the 10 digits, one-hot
 targets (out_dim 10, argmax read out). Exactly round(p n_train) training labels are
 flipped (another class; test labels are clean).
 
+``arch``: "mlp", ``ntkfix.MLP(40, width, depth, out_dim)``; or "cnn1d", the 1D CNN of the
+MNIST-1D paper (``ConvBase``: 3 stride-2 convolutions of kernel 5, 3, 3 and ``width``
+channels, the paper's 25, flattened into a linear readout; ``_cnn1d``), a stax model on
+the signals as (n, 41, 1) sequences (``_cnn1d.images``), ``depth`` = 3 (else a config
+error). Both in the ntk parameterization, no bias, every layer trained.
+
 Randomness: key = PRNGKey(seed), (k_data, k_net) = split(key); the data (subsample,
-flips) from k_data, theta_0 = ``ntkfix.MLP(40, width, depth, out_dim).init(k_net)`` (ntk
-parameterization, no bias, every layer trained).
+flips) from k_data, theta_0 from k_net (``MLP.init(k_net)``, or the stax ``init_fn``).
 
 Predictors (one row each, ``predictor``):
   fap_net        the FAP net (gates of theta_0) trained by full-batch GD on
@@ -22,16 +27,21 @@ Predictors (one row each, ``predictor``):
                  ReLU net's at theta_0; ``ntkfix.ntk_regression``, f_0 included, with
                  several outputs the full (n k, n k) kernel): GD at t = infinity on the
                  net linearized at theta_0
-  ntk_infinite   NTK regression with the infinite-width NTK (f_0 = 0)
+  ntk_infinite   NTK regression with the infinite-width NTK (f_0 = 0): the closed-form
+                 MLP kernel, or the CNN's stax ``kernel_fn``
+Both regressions run in ``kernel_dtype`` (theta_0 and the data cast to it); the nets
+train in the data's dtype.
 
 Columns: train_error, test_error (0-1, on the corrupted training / clean test labels),
 test_accuracy = 1 - test_error; nets: train_loss (final), reached_eps, steps_to_eps
 (first recorded step with L <= ``eps``, NaN: not within ``steps``), lr, kernel_drift
 (||Theta_T - Theta_0||_F / ||Theta_0||_F of the trained net on the first
 ``drift_points`` training points), diverged; kernels: complexity sqrt(2 y^T K^-1 y / n)
-(summed over outputs) and condition_number; every row: bound (Arora et al.'s bound with
-H^infty on the cell's inputs, ``ntkfix.generalization_bound``; even/odd only, NaN for
-ten_class: the theorem is for +-1 labels), seconds (the predictor's time).
+(summed over outputs), condition_number and ill_conditioned (True: the solve refused
+the kernel, ``IllConditionedKernel``, its numbers NaN; try ``kernel_dtype = "float64"``);
+every row: bound (Arora et al.'s bound with H^infty on the cell's inputs,
+``ntkfix.generalization_bound``; even/odd only, NaN for ten_class: the theorem is for
++-1 labels; the two-layer net's, whatever ``arch``), seconds (the predictor's time).
 
 ``PAPER_BASELINES``: the MNIST-1D paper's published test accuracies (10 classes, the
 standard split), printed beside the measured ones, never recomputed.
@@ -39,6 +49,7 @@ standard split), printed beside the measured ones, never recomputed.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 
@@ -48,7 +59,8 @@ import numpy as np
 
 import ntkfix
 from analysis.config import Knob, defaults
-from analysis.experiments import Experiment
+from analysis.experiments import Experiment, _cnn1d, require
+from analysis.experiments._precision import DTYPES, cast, precision
 
 # Greydanus (2020), "Scaling down deep learning", arXiv:2011.14439, and the mnist1d
 # README (github.com/greydanus/mnist1d, "Comparing MNIST and MNIST-1D"): test accuracy
@@ -62,6 +74,7 @@ PAPER_BASELINES = {
 }
 PAPER = "Greydanus 2020 (arXiv:2011.14439), 10 classes"
 TASKS = ("even_odd", "ten_class")
+ARCHS = ("mlp", "cnn1d")
 PREDICTORS = ("fap_net", "relu_net", "ntk_empirical", "ntk_infinite")
 LABELS = dict(fap_net="FAP net", relu_net="ReLU net", ntk_empirical="NTK(θ_0)",
               ntk_infinite="NTK ∞")  # fmt: skip
@@ -72,8 +85,10 @@ KNOBS = {
     "n_train": Knob(400, low=1),
     "n_test": Knob(0, low=0, note="0: all 1,000 test rows"),  # test rows used (of the 1,000)
     "num_samples": Knob(5000, low=10),  # MNIST-1D examples generated (80%: training)
-    "depth": Knob(2, low=1),
-    "width": Knob(128, low=1),
+    # the network: the MLP, or the MNIST-1D paper's 1D CNN (3 convolutions, module docstring)
+    "arch": Knob("mlp", choices=ARCHS),
+    "depth": Knob(2, low=1),  # hidden layers L of the MLP; arch "cnn1d": 3 (its convolutions)
+    "width": Knob(128, low=1),  # hidden width m of the MLP; arch "cnn1d": channels (paper: 25)
     "seed": Knob(0, low=0),  # the cell's key: the data draw (flips) and theta_0
     "steps": Knob(400, low=1),  # full-batch GD steps of both nets
     "record_every": Knob(10, low=1),  # the grid of steps_to_eps
@@ -84,6 +99,9 @@ KNOBS = {
     "lr_scale": Knob(0.5, low=0, high=1, strict="low"),
     "drift_points": Knob(200, low=2),  # training points of the kernel drift
     "delta": Knob(0.05, low=0, high=1, strict="both"),  # failure probability of the bound
+    # the precision of the NTK regressions (float64: the kernels of narrow nets, e.g. the
+    # 25-channel CNN on 10 classes, whose condition exceeds float32's 0.1 / eps)
+    "kernel_dtype": Knob("float32", choices=DTYPES),
 }
 SCHEMA = defaults(KNOBS)
 
@@ -140,18 +158,27 @@ def _net_row(cell, model, p0, ds, lr: float) -> dict:
                steps_to_eps=float("nan") if reached is None else float(reached))  # fmt: skip
     if diverged:
         return {**row, **dict.fromkeys(("train_error", "test_error", "kernel_drift"), np.nan)}
+    apply = model.apply if hasattr(model, "apply") else model[1]  # a stax triple's apply_fn
     row.update(
-        train_error=error(model.apply(res.params, ds.x_train), ds.y_train),
-        test_error=error(model.apply(res.params, ds.x_test), ds.y_test),
+        train_error=error(apply(res.params, ds.x_train), ds.y_train),
+        test_error=error(apply(res.params, ds.x_test), ds.y_test),
         kernel_drift=_drift(model, p0, res.params, ds.x_train[: cell["drift_points"]]),
     )
     return {**row, "seconds": time.perf_counter() - t0}
 
 
 def _kernel_row(model, params, ds) -> dict:
-    """NTK regression (``ntkfix.ntk_regression``): empirical at ``params``, or infinite."""
+    """NTK regression (``ntkfix.ntk_regression``): empirical at ``params``, or infinite;
+    NaN errors and ``ill_conditioned`` where the kernel is too ill-conditioned to solve."""
     t0 = time.perf_counter()
-    pred = ntkfix.ntk_regression(model, params, ds.x_train, ds.y_train, ds.x_test, return_info=True)
+    try:
+        pred = ntkfix.ntk_regression(
+            model, params, ds.x_train, ds.y_train, ds.x_test, return_info=True
+        )
+    except ntkfix.errors.IllConditionedKernel:
+        keys = ("train_error", "test_error", "complexity", "condition_number")
+        return {**dict.fromkeys(keys, np.nan), "ill_conditioned": True,
+                "seconds": time.perf_counter() - t0}  # fmt: skip
     n = ds.x_train.shape[0]
     return dict(
         train_error=error(pred.train, ds.y_train),
@@ -171,23 +198,40 @@ def arora_bound(cell, ds) -> float:
     return float(ntkfix.generalization_bound(K, y, cell["delta"], jitter="auto").total)
 
 
+def network(cell: dict, ds, k_net):
+    """(ReLU net, theta_0, ds) of a cell: the MLP, or the stax 1D CNN with ``ds``'s inputs
+    as its (n, 41, 1) sequences (module docstring)."""
+    k, dtype = int(np.shape(ds.y_train)[1]), jnp.asarray(ds.x_train).dtype
+    if cell["arch"] == "cnn1d":
+        net = _cnn1d.cnn1d(cell["width"], k)
+        seq = dataclasses.replace(
+            ds, x_train=_cnn1d.images(ds.x_train), x_test=_cnn1d.images(ds.x_test)
+        )
+        return net, _cnn1d.init(net, k_net, dtype), seq
+    spec = ntkfix.MLP(ds.x_train.shape[1], cell["width"], cell["depth"], out_dim=k)
+    return spec, spec.init(k_net, dtype), ds
+
+
 def run_cell(cell: dict) -> list[dict]:
     ds, k_net = load(cell)
-    k = int(np.shape(ds.y_train)[1])
-    spec = ntkfix.MLP(ds.x_train.shape[1], cell["width"], cell["depth"], out_dim=k)
-    p0 = spec.init(k_net, jnp.asarray(ds.x_train).dtype)
-    fap = ntkfix.FixedPattern(spec, p0)
+    bound = arora_bound(cell, ds)  # on the (n, 40) inputs
+    relu, p0, ds = network(cell, ds, k_net)
+    fap = ntkfix.FixedPattern(relu, p0)
     lr = step_size(cell, fap, p0, ds)
     rows = {
         "fap_net": _net_row(cell, fap, p0, ds, lr),
-        "relu_net": _net_row(cell, spec, p0, ds, lr),
-        "ntk_empirical": _kernel_row(fap, p0, ds),
-        "ntk_infinite": _kernel_row(fap, None, ds),
+        "relu_net": _net_row(cell, relu, p0, ds, lr),
     }
-    bound = arora_bound(cell, ds)
+    with precision(cell["kernel_dtype"]) as dtype:  # the regressions' precision
+        p0k = cast(p0, dtype)
+        dsk = dataclasses.replace(ds, **cast(dict(x_train=ds.x_train, y_train=ds.y_train,
+                                  x_test=ds.x_test, y_test=ds.y_test), dtype))  # fmt: skip
+        fapk = ntkfix.FixedPattern(relu, p0k)
+        rows["ntk_empirical"] = _kernel_row(fapk, p0k, dsk)
+        rows["ntk_infinite"] = _kernel_row(fapk, None, dsk)
     out = []
     for name in PREDICTORS:
-        r = {"diverged": False, **rows[name]}
+        r = {"diverged": False, "ill_conditioned": False, **rows[name]}
         r.update(predictor=name, predictor_label=LABELS[name], bound=bound,
                  kind="net" if name.endswith("_net") else "kernel",
                  test_accuracy=1.0 - r["test_error"], n_corrupted=len(ds.meta["corrupted"]),
@@ -196,9 +240,22 @@ def run_cell(cell: dict) -> list[dict]:
     return out
 
 
+def check(cfg) -> None:
+    """ConfigError: arch "cnn1d" with another depth than its 3 convolutions."""
+    for cell in cfg.cells():
+        require(
+            cell["arch"] == "mlp" or cell["depth"] == _cnn1d.CONV_LAYERS,
+            f"{cfg.experiment}: arch 'cnn1d' (the MNIST-1D paper's CNN) has "
+            f"{_cnn1d.CONV_LAYERS} convolutions: set depth = {_cnn1d.CONV_LAYERS}, got "
+            f"depth={cell['depth']}",
+        )
+
+
 EXPERIMENT = Experiment(
     name="generalization_trained",
     knobs=KNOBS,
     run_cell=run_cell,
-    description="trained FAP and ReLU nets vs NTK regression (theta_0, infinite) on MNIST-1D",
+    check=check,
+    description="trained FAP and ReLU nets (MLP or 1D CNN) vs NTK regression (theta_0, "
+    "infinite) on MNIST-1D",
 )
