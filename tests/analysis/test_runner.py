@@ -190,6 +190,7 @@ def test_quick_report_end_to_end(quick_raw):
         "FAP's NTK",
         "Trained with fixed patterns",
         "Test error",
+        "Test error",
     )  # fmt: skip (MLP and CNN rows of the same claim follow each other)
     assert len(rows) == len(starts), rows
     cnn = [r for r in rows if "(CNN" in r.split(" | ")[0] or "FAP-CNN" in r]
