@@ -65,6 +65,24 @@ def _inputs(model, params, x, x_test, trainable):
     return layers, x, x_test, out_dim
 
 
+# The run takes the eigenvalues of the (n k, n k) Theta_0 (the step size n / lambda_max,
+# lambda_min, the linearized model) with jax's dense eigensolver, whose LAPACK workspace
+# 1 + 6 N + 2 N^2 must fit a 32-bit int: N <= 32,767.
+EIG_MAX_ROWS = 32_767
+
+
+def check_eig_rows(n: int, k: int) -> None:
+    """Refuse, before any work, a run whose (n k, n k) Theta_0 the dense eigensolver cannot
+    take (``EIG_MAX_ROWS``)."""
+    if n * k > EIG_MAX_ROWS:
+        raise ValueError(
+            f"train takes the eigenvalues of the ({n * k}, {n * k}) NTK at theta_0 (n = {n} "
+            f"points x k = {k} outputs: its step size n / lambda_max and lambda_min), and "
+            f"jax's dense eigensolver takes at most {EIG_MAX_ROWS} rows (LAPACK's 32-bit "
+            f"workspace): use n <= {EIG_MAX_ROWS // k} points with {k} outputs"
+        )
+
+
 def _prepare(model, params, data, dtype, opts: TrainOptions):
     """Validated arrays, config and divergence factor shared by ``train`` and ``train_many``:
     ``data`` = (x, y, x_test, y_test) -> (x, y, x_test, y_test, lr, cfg, factor)."""
@@ -74,6 +92,7 @@ def _prepare(model, params, data, dtype, opts: TrainOptions):
         given, missing = ("x_test", "y_test") if y_test is None else ("y_test", "x_test")
         raise ValueError(f"{given} was given without {missing}: pass both or neither")
     layers, x, x_test, out_dim = _inputs(model, params, x, x_test, opts.trainable)
+    check_eig_rows(x.shape[0], out_dim)
     x = x.astype(dtype)
     y = check_targets(y, "y", rows=x.shape[0], out_dim=out_dim).astype(dtype)
     if x_test is not None:

@@ -355,3 +355,14 @@ def test_divergence_factor_validation(factor, exc):
         spec, p, np.eye(3)[:2], np.ones((2, 1)), steps=2, divergence_factor=float("inf")
     )
     assert np.isfinite(res.history.train_loss).all()
+
+
+def test_a_kernel_too_large_for_the_eigensolver_is_refused_before_any_work():
+    """n k above jax's dense-eigensolver limit (LAPACK's 32-bit workspace: a (40000,
+    40000) Theta_0 crashed inside the compiled run with an OverflowError) is refused up
+    front, naming n, k and the largest n that fits."""
+    spec = ntkfix.MLP(2, 4, 1, out_dim=10)
+    p0 = spec.init(jax.random.PRNGKey(0))
+    x, y = jnp.ones((3300, 2)), jnp.zeros((3300, 10))
+    with pytest.raises(ValueError, match=r"\(33000, 33000\) NTK .* use n <= 3276 points"):
+        ntkfix.train(spec, p0, x, y, steps=1)
