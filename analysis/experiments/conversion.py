@@ -25,6 +25,9 @@ channel) of a conv layer, and ``relu_width`` counts the twin's channels per conv
 (2 C: the pair [relu(u), relu(M u + z)] of each channel).
 
 Columns (besides the knobs, ``seed``, ``dtype`` and provenance):
+  construction        how the twin's gates were built (``cert.construction``): "refit"
+                      (``constants = "refit"``), "unit_shifted" where a gate could not be
+                      refitted, or the ``constants`` asked for
   diverged            the FAP training diverged (every value below NaN)
   loss_final          training loss of the trained FAP net
   param_change        ||theta - theta_0|| / ||theta_0||
@@ -81,10 +84,12 @@ KNOBS = knobs(
     steps=200,
     lr=0.0,
     margin=Knob(0.5, low=0),
-    # ``to_relu``'s constants: "unit_shifted" (per unit, gates moved within the data's gap
-    # to shrink them; MLPs only), "unit" (per unit; a CNN's per (position, channel)),
-    # "channel" (a CNN's per channel: the twin stays a CNN) or "layer" (one per layer)
-    constants=Knob("unit_shifted", choices=("layer", "channel", "unit", "unit_shifted")),
+    # ``to_relu``'s constants: "refit" (gates above the first refitted to the FAP net's
+    # signs with margin, MLPs only: the float32 twin loses no digits to a point near a
+    # gate; the gates are the FAP net's on the training data only), "unit_shifted" (per
+    # unit, gates moved within the data's gap; MLPs), "unit" (per unit; a CNN's per
+    # (position, channel)), "channel" (a CNN's per channel) or "layer" (one per layer)
+    constants=Knob("refit", choices=("layer", "channel", "unit", "unit_shifted", "refit")),
     floor=Knob(1.0, low=0, strict="low"),
     **NET_DEFAULTS,
     **_arch.KNOBS,
@@ -92,7 +97,8 @@ KNOBS = knobs(
 SCHEMA = defaults(KNOBS)
 
 COLUMNS = (
-    "diverged", "loss_final", "param_change", "relu_width", "M_max", "M_min", "M_layers",
+    "construction", "diverged", "loss_final", "param_change", "relu_width", "M_max", "M_min",
+    "M_layers",
     "need_max", "unit_error_max", "ratio_max", "train_exact", "train_max_error",
     "train_rel_error",
     "test_frac_equivalent", "test_max_error", "test_rel_error", "test_max_error_ok",
@@ -140,6 +146,7 @@ def _convert(cell, spec, task, runs: SeedRuns, seed: int, dtype_name: str) -> di
         train, test = cert.building, cert.check(x_test)
         floor = cert.rounding_floor(x, dtype) if cell["arch"] == "mlp" else None
     row.update(
+        construction=cert.construction or cell["constants"],
         loss_final=float(runs.result.history.train_loss[i, -1]),
         param_change=param_change(p0_native, params_native),
         relu_width=_relu_width(rspec, cert),

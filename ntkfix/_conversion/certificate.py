@@ -143,6 +143,9 @@ class ConversionCertificate:
       unit_error: per hidden layer, the (width,) estimate of each unit's rounding error
         on the building data (``unit_errors``: eps x the size of the terms p, M g that
         cancel); the units with the largest constants have the largest.
+      construction: how an MLP twin's gates were built: "layer", "unit",
+        "unit_shifted" or "refit" (``ntkfix._conversion.refit``; "unit_shifted" where
+        "refit" was asked for and a unit could not be refitted); "" for graph twins.
     """
 
     M: tuple[np.ndarray, ...]
@@ -157,6 +160,7 @@ class ConversionCertificate:
     rtol: float = 0.0
     shift: tuple[float, ...] = ()
     unit_error: tuple[np.ndarray, ...] = ()
+    construction: str = ""
 
     @property
     def unit_error_max(self) -> tuple[float, ...]:

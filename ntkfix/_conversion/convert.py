@@ -42,11 +42,17 @@ def to_relu(
         new inputs.
       floor: lower bound on every constant (> 0).
       constants: "layer" (one constant per layer, the largest unit's: covers new
-        inputs best) or "unit" (per-unit constants: the smallest rounding error, what a
+        inputs best), "unit" (per-unit constants: a smaller rounding error, what a
         float32 twin needs), "unit_shifted" (an MLP's: per unit, each gate moved within
         the data's gap to shrink its constant, ``ntkfix._conversion.offsets``: the
-        smallest float32 error, new inputs certified least often); other networks
-        also "channel" (per channel of a conv gate: the twin stays a conv net).
+        smaller float32 error, new inputs certified less often) or "refit" (an MLP's:
+        the gates above the first layer refitted to the FAP net's signs on ``x`` with
+        margin, ``ntkfix._conversion.refit``: constants of order 1, so no digits
+        lost to points near a gate - exact in float32 where the others are not - but
+        the gates are the FAP net's on ``x`` only; where the data outnumber a layer's
+        2m + 1 features and a gate cannot be refitted it falls back to "unit_shifted",
+        ``cert.construction`` says which); other networks also "channel" (per channel
+        of a conv gate: the twin stays a conv net).
       rtol: the relative error (to max |fap(x)|) the twin may have and still count as
         exact; default ``RTOL`` by dtype (1e-3 in float32, 1e-9 in float64). Above it
         ``cert.exact`` is False and a ``PrecisionWarning`` says what the error is.

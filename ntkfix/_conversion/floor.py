@@ -29,6 +29,8 @@ import dataclasses
 
 import numpy as np
 
+from ntkfix._conversion.refit import gate_args64
+
 
 @dataclasses.dataclass(frozen=True)
 class RoundingFloor:
@@ -58,13 +60,15 @@ def _layer(spec, params, l: int, h: np.ndarray) -> np.ndarray:
     return z
 
 
-def _gate_terms(spec, params0, params, x, shift):
-    """Per hidden layer (u, z, on): the twin's gate pre-activation u (minus its threshold),
-    the FAP value pre-activation z and the FAP net's gates on the data, float64."""
+def _gate_terms(spec, params0, params, x, shift, refit=None):
+    """Per hidden layer (u, z, on): the twin's gate pre-activation u (minus its threshold;
+    with ``refit`` the refitted gate arguments, ``refit.gate_args64``), the FAP value
+    pre-activation z and the FAP net's gates on the data, float64."""
     h0, h, out = x, x, []
     for l in range(spec.depth):
         u0 = _layer(spec, params0, l, h0)
         u = u0 if not shift else u0 - np.asarray(shift[l], np.float64)[None, :]
+        u = u if refit is None else refit[l]
         z, on = _layer(spec, params, l, h), u0 > 0
         out.append((u, z, on))
         h0, h = np.maximum(u, 0.0), np.where(on, z, 0.0)
@@ -101,7 +105,8 @@ def rounding_floor(cert, x, *, dtype=np.float32, draws: int = 8, seed: int = 0):
     to64 = lambda p: [tuple(None if a is None else np.asarray(a, np.float64) for a in t) for t in p]
     p0, p = to64(cert.model.params0), to64(cert.params)
     x = np.asarray(x, np.float64)
-    terms = _gate_terms(spec, p0, p, x, cert.shift)
+    refit = gate_args64(cert.relu_params, x) if cert.construction == "refit" else None
+    terms = _gate_terms(spec, p0, p, x, cert.shift, refit)
     gates = [on for _, _, on in terms]
     f = _perturbed_output(spec, p, x, gates, [0.0] * spec.depth)
     scale = max(float(np.max(np.abs(f))), np.finfo(np.float64).tiny)

@@ -128,9 +128,10 @@ def graph_to_relu(
 ) -> tuple[Any, dict, ConversionCertificate]:
     """``to_relu`` for a ``GraphFixedPattern`` (a FAP net of any network; module
     docstring): its twin is ``model.twin_network`` (``ntkfix._models.twin.ReluTwin``)."""
-    if constants == "unit_shifted":
+    if constants in ("unit_shifted", "refit"):
+        what = "per-unit gate thresholds" if constants == "unit_shifted" else "refitted gates"
         raise ValueError(
-            "constants='unit_shifted' (per-unit gate thresholds) is for ntkfix.MLP nets; "
+            f"constants={constants!r} ({what}) is for ntkfix.MLP nets; "
             "the twin of any other network takes 'layer', 'channel' or 'unit'"
         )
     check_choice(constants, "constants", GRAPH_CONSTANTS)

@@ -56,6 +56,7 @@ from ntkfix._conversion.certificate import (
     warn_if_inexact,
 )
 from ntkfix._conversion.offsets import optimal_thresholds
+from ntkfix._conversion.refit import as_params, refit_twin, twin_terms
 from ntkfix._core.validate import check_choice, check_finite_tree, check_inputs
 
 Params = list  # an ntkfix.MLP's stax.serial params (``spec`` below is the MLP: not
@@ -162,8 +163,9 @@ def _check(model, params, relu_spec, relu_params, M, x, shift=None) -> Equivalen
 
 
 # "channel": a dense layer's channel is its unit; "unit_shifted": per unit, with per-unit
-# gate thresholds that shrink the constants (``ntkfix._conversion.offsets``)
-CONSTANTS = ("layer", "channel", "unit", "unit_shifted")
+# gate thresholds that shrink the constants (``ntkfix._conversion.offsets``); "refit":
+# gates refitted to the FAP net's signs with margin (``ntkfix._conversion.refit``)
+CONSTANTS = ("layer", "channel", "unit", "unit_shifted", "refit")
 
 
 def _shift(model, params, x, constants: str, margin: float, floor: float):
@@ -193,6 +195,11 @@ def mlp_to_relu(
     check_choice(constants, "constants", CONSTANTS)
     dtype = np.dtype(jnp.result_type(*jax.tree_util.tree_leaves(params)))
     rtol = resolve_rtol(rtol, dtype)
+    if constants == "refit":
+        built = _refit(model, params, x, margin, floor, rtol, dtype)
+        if built is not None:
+            return built
+        constants = "unit_shifted"  # a unit could not be refitted: cert.construction says
     shift = _shift(model, params, x, constants, margin, floor)
     terms = layer_terms(model, params, x, shift)
     stats = [required_ratio(u, z) for u, z in terms]
@@ -213,6 +220,48 @@ def mlp_to_relu(
         rtol=rtol,
         shift=() if shift is None else tuple(shift),
         unit_error=unit_errors(terms, M, dtype),
+        construction=constants,
     )
-    warn_if_inexact(cert, dtype, "use float64 params, constants='unit' or a smaller margin")
+    warn_if_inexact(cert, dtype, "use float64 params, constants='refit' or a smaller margin")
+    return rspec, rparams, cert
+
+
+def _gates(model, x):
+    spec = model.spec
+    return [u > 0 for u in spec.preactivations(model.params0, x)[: spec.depth]]
+
+
+def _refit_check(model, params, rspec, rparams, M, x) -> EquivalenceCheck:
+    on = _gates(model, x)
+    terms = twin_terms(model.spec, rparams, params, x, on)
+    return equivalence(terms, M, model.apply(params, x), rspec.apply(rparams, x), on=on)
+
+
+def _refit(model, params, x, margin, floor, rtol, dtype):
+    """``mlp_to_relu`` with ``constants="refit"`` (``ntkfix._conversion.refit``); None
+    where a gate above the first layer cannot be refitted on this data."""
+    spec = model.spec
+    on = _gates(model, x)
+    built = refit_twin(spec, model.params0, params, x, on, margin, floor)
+    if built is None:
+        return None
+    layers, M = built
+    rspec, rparams = twin_spec(spec, bias=True), as_params(layers, dtype)
+    terms = twin_terms(spec, rparams, params, x, on)
+    stats = [required_ratio(s, z) for s, z in terms]
+    cert = ConversionCertificate(
+        M=M,
+        required=tuple(need for need, _ in stats),
+        ratio=tuple(r for _, r in stats),
+        building=_refit_check(model, params, rspec, rparams, M, x),
+        model=model,
+        params=params,
+        relu_spec=rspec,
+        relu_params=rparams,
+        checker=functools.partial(_refit_check, model, params, rspec, rparams, M),
+        rtol=rtol,
+        unit_error=unit_errors(terms, M, dtype),
+        construction="refit",
+    )
+    warn_if_inexact(cert, dtype, "use float64 params")
     return rspec, rparams, cert

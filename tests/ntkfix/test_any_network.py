@@ -472,6 +472,8 @@ def test_relu_twin_of_a_plain_function_mlp_is_the_mlp_twin():
         ntkfix.to_relu(ntkfix.FixedPattern(mlp_fn, P0), p, X, constants="row")
     with pytest.raises(ValueError, match="'unit_shifted' .* is for ntkfix.MLP"):
         ntkfix.to_relu(ntkfix.FixedPattern(mlp_fn, P0), p, X, constants="unit_shifted")
+    with pytest.raises(ValueError, match="'refit' .* is for ntkfix.MLP"):
+        ntkfix.to_relu(ntkfix.FixedPattern(mlp_fn, P0), p, X, constants="refit")
     gated = lambda w, x: ((x @ w) * (x @ w > 0))[:, :1]  # a comparison not used by a select
     with pytest.raises(UnsupportedOperation, match="other than as the condition of a select"):
         ntkfix.to_relu(ntkfix.FixedPattern(gated, jnp.ones((5, 3))), jnp.ones((5, 3)), X)
