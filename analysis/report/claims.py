@@ -172,15 +172,22 @@ TWIN_RTOL = {"float32": 1e-3, "float64": 1e-9}
 
 
 def _rounding_parts(ok: pd.DataFrame, exact: pd.Series) -> list[str]:
-    """What the float32 twins' rounding follows: error / (eps32 need) over the rows whose
-    identity holds (need: the smallest constants the data admits), where the inexact
-    ones start, and the value neurons' rounding floor (``cert.rounding_floor``)."""
+    """How the float32 twins were built (``construction`` counts) and what their rounding
+    follows: error / (eps32 need) over the rows whose identity holds and whose constants
+    are set by need (not ``"refit"``; need: the smallest constants the data admits), where
+    the inexact ones start, and the value neurons' rounding floor (``cert.rounding_floor``)."""
+    out = []
+    if "construction" in ok and ok["construction"].notna().any():
+        counts = ok[ok["dtype"] == "float32"]["construction"].fillna("").value_counts()
+        out.append("twins built as " + ", ".join(f"{k or 'graph'} {v}" for k, v in counts.items()))
     f32 = ok[(ok["dtype"] == "float32") & ok["train_exact"].astype(bool)]
+    if "construction" in f32:  # refitted gates' constants are not set by need
+        f32 = f32[f32["construction"] != "refit"]
     if f32.empty or "need_max" not in f32 or not (f32["need_max"] > 0).any():
-        return []
+        return out
     eps = float(np.finfo(np.float32).eps)
     ratio = f32["train_rel_error"] / (eps * f32["need_max"].where(f32["need_max"] > 0))
-    out = [f"float32 error / (eps32 x need) median {ratio.median():.2g}"]
+    out.append(f"float32 error / (eps32 x need) median {ratio.median():.2g}")
     bad = f32[~exact[f32.index]]
     if len(bad):
         out[-1] += f"; the inexact ones need M >= {bad['need_max'].min():.2g}"

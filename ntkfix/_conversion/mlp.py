@@ -195,7 +195,8 @@ def mlp_to_relu(
     check_choice(constants, "constants", CONSTANTS)
     dtype = np.dtype(jnp.result_type(*jax.tree_util.tree_leaves(params)))
     rtol = resolve_rtol(rtol, dtype)
-    if constants == "refit":
+    refit_asked = constants == "refit"
+    if refit_asked:
         built = _refit(model, params, x, margin, floor, rtol, dtype)
         if built is not None:
             return built
@@ -222,8 +223,20 @@ def mlp_to_relu(
         unit_error=unit_errors(terms, M, dtype),
         construction=constants,
     )
-    warn_if_inexact(cert, dtype, "use float64 params, constants='refit' or a smaller margin")
+    warn_if_inexact(cert, dtype, _advice(refit_asked, x.shape[0], spec.width))
     return rspec, rparams, cert
+
+
+def _advice(refit_asked: bool, n: int, width: int) -> str:
+    """What an inexact float32 twin's warning suggests."""
+    if refit_asked:
+        return (
+            f"constants='refit' fell back to 'unit_shifted' (a gate could not be refitted on "
+            f"these {n} rows: a layer's twin has 2m + 1 = {2 * width + 1} features, and a "
+            "fit is only sure for n <= 2m + 1): use float64 params, a wider net or a smaller "
+            "margin"
+        )
+    return "use float64 params, constants='refit' (sure for n <= 2m + 1) or a smaller margin"
 
 
 def _gates(model, x):

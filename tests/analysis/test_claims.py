@@ -64,6 +64,10 @@ def test_conversion_claim_and_table_order():
     assert f"error / (eps32 x need) median {median:.2g}" in row4["measured"]
     assert "the inexact ones need M >= 2e+04" in row4["measured"]
     assert "rounding floor <= 0.0004" in row4["measured"]
+    # refitted twins are counted, and left out of the need ratio (their M is not need)
+    (row5,) = conversion_claims(df4.assign(construction=["refit", "refit", "unit_shifted"]))
+    assert "twins built as refit 2, unit_shifted 1" in row5["measured"]
+    assert f"error / (eps32 x need) median {3e-3 / (eps * 2e4):.2g}" in row5["measured"]
     table = claims_table({"conversion": df, "dynamics": _dynamics()})
     assert list(table.columns) == ["claim", "measured", "from", "verdict"]
     assert table["claim"].str.startswith("FAP == ReLU").iloc[0]

@@ -136,3 +136,20 @@ def test_fit_gates_meets_its_margin_or_says_it_cannot():
     on2 = rng.random((40, 3)) > 0.5
     _, fitted2 = fit_gates(F2, on2, rng.normal(size=(40, 3)), rng.normal(size=(40, 3)))
     assert not fitted2.any()
+
+
+def test_a_refit_that_fell_back_says_so_in_its_warning():
+    """Float32 at width 4 (``_one_bad_unit``): the refit falls back, and held to rtol 1e-9
+    the twin is inexact; the warning names the fallback and the 2m + 1 features rather
+    than advising constants='refit'."""
+    spec, model, p, x = _one_bad_unit(width=4)
+    m32 = ntkfix.FixedPattern(spec, _f32(model.params0))
+    x32 = jnp.asarray(x, jnp.float32)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        _, _, cert = ntkfix.to_relu(m32, _f32(p), x32, constants="refit", rtol=1e-9)
+    assert cert.construction == "unit_shifted" and not cert.exact
+    warned = ntkfix.errors.PrecisionWarning
+    msgs = [str(w.message) for w in caught if issubclass(w.category, warned)]
+    assert len(msgs) == 1
+    assert "fell back to 'unit_shifted'" in msgs[0] and "2m + 1 = 9 features" in msgs[0]
