@@ -7,6 +7,8 @@ TOOLS := .tools
 UV := $(TOOLS)/bin/uv
 OUT ?= results
 BENCH_TMP ?= /tmp
+# pytest-xdist workers of `make test` (one per core of the 2-core box it is timed on)
+TEST_WORKERS ?= 2
 
 .PHONY: report report-quick test test-latest lint bench bench-quick docs docs-serve clean
 
@@ -27,9 +29,11 @@ report-quick: .venv/.synced
 # The suite (tests/: tests/ntkfix the library, tests/analysis the application and notebooks,
 # tests/benchmarks the harness), then the docstring examples of the library. The notebook
 # test writes each notebook it executed (and checked) to docs/notebooks/ exactly as the
-# nbconvert rule below would, so a `make docs` after it does not execute them again.
+# nbconvert rule below would, so a `make docs` after it does not execute them again. The
+# suite runs in TEST_WORKERS processes (tests/conftest.py keeps a module, and the tests of
+# the quick report, on one).
 test: .venv/.synced
-	NTKFIX_EXECUTED_NOTEBOOKS=docs/notebooks .venv/bin/python -m pytest
+	NTKFIX_EXECUTED_NOTEBOOKS=docs/notebooks .venv/bin/python -m pytest -n $(TEST_WORKERS) --dist loadgroup
 	.venv/bin/python -m pytest -q -p no:cacheprovider --doctest-modules ntkfix
 
 # The library's tests (tests/ntkfix; the application's, notebooks and benchmarks run once,

@@ -1,6 +1,7 @@
 """Settings of the analysis tests (beside ``tests/conftest.py``)."""
 
 import importlib.util
+import os
 import sys
 
 import pytest
@@ -44,6 +45,10 @@ def notebook_runs(request, tmp_path_factory):
     ):
         yield None  # the notebook tests skip (importorskip)
         return
-    runs = NotebookRuns(paths, tmp_path_factory.mktemp("executed_notebooks"))
+    runs = NotebookRuns(
+        paths,
+        tmp_path_factory.mktemp("executed_notebooks"),
+        start="PYTEST_XDIST_WORKER" not in os.environ,  # a worker: started by the one asking
+    )
     yield runs
     runs.close()

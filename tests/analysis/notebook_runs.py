@@ -5,7 +5,9 @@ Each notebook runs as ``make docs`` runs it: ``jupyter nbconvert --to notebook -
 with matplotlib's inline backend, in its own process and kernel. A kernel keeps about one
 core busy and pytest about one other, so the notebooks start in the background at the
 first analysis test, one at a time, while the session runs its other tests; once a test
-waits for a notebook that has not finished, a second one runs beside it.
+waits for a notebook that has not finished, a second one runs beside it. Under
+pytest-xdist (``make test``) every worker collects every test but only one runs the
+notebook tests: there they start at the first of them.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ class Run(NamedTuple):
 class NotebookRuns:
     """Executes ``paths`` into ``out_dir``, one at a time (two once ``result`` waits)."""
 
-    def __init__(self, paths, out_dir: Path):
+    def __init__(self, paths, out_dir: Path, start: bool = True):
         self._out = Path(out_dir)
         self._lock = threading.Lock()
         self._todo = deque(paths)
@@ -45,7 +47,8 @@ class NotebookRuns:
         # the session's environment and folder now, whatever a test changes later
         self._env = {**os.environ, "MPLBACKEND": INLINE}
         self._cwd = os.getcwd()
-        self._add_worker()
+        if start:  # else at the first ``result`` (a pytest-xdist worker: the one that asks)
+            self._add_worker()
 
     def _add_worker(self):
         t = threading.Thread(target=self._work, daemon=True, name="notebook-runs")
