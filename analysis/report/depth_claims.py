@@ -63,7 +63,8 @@ def threshold_depth_claims(df: pd.DataFrame) -> list[dict]:
     elif min(round(r.slope, 6) for r in fap) <= 0:  # (rounding of a flat fit)
         verdict = (
             "partly: at most linear, but the threshold does not grow with depth at some n "
-            f"(slope ≤ 0): on this grid (steps ×{step:.3g}) depth's effect is not resolved"
+            f"(slope ≤ 0): on this grid (steps ×{step:.3g}) depth's effect is not resolved "
+            "(a finer grid: width_threshold_depth_full.toml, its result in docs/benchmarks.md)"
         )
     elif max(a) < LINEAR_LO:
         verdict = (

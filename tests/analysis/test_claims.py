@@ -113,6 +113,7 @@ def test_width_in_depth_claim_follows_the_fits():
     assert sub["verdict"].startswith("supported (as a bound)") and f"{a:.2f}" in sub["verdict"]
     (flat,) = threshold_depth_claims(_thresholds(lambda L: 64))
     assert flat["verdict"].startswith("partly") and "+0.0 width per layer" in flat["measured"]
+    assert "width_threshold_depth_full.toml" in flat["verdict"]
     (none,) = threshold_depth_claims(_thresholds(lambda L: 1000))
     assert none["verdict"].startswith("not supported") and "censored" in none["verdict"]
 
